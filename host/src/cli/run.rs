@@ -1,0 +1,216 @@
+//! The module that implements the `wharf run` command.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, bail};
+use clap::Args;
+
+use crate::exit;
+use crate::guest_path;
+use crate::runtime::env::{self, EnvVar};
+use crate::runtime::{Exit, Mount, Program, RunSpec, Runtime};
+
+/// Run an image (or a .wasm file) in a sandbox.
+#[derive(Debug, Args)]
+pub struct RunCommand {
+    /// Set an environment variable; KEY alone copies the host's value.
+    #[arg(short = 'e', long = "env", value_name = "KEY[=VALUE]")]
+    env: Vec<String>,
+
+    /// Read environment variables from a file (KEY=VALUE lines).
+    #[arg(long = "env-file", value_name = "FILE")]
+    env_files: Vec<PathBuf>,
+
+    /// Mount a host directory: HOST:GUEST, HOST:GUEST:ro or HOST:GUEST:rw.
+    #[arg(short = 'v', long = "volume", value_name = "HOST:GUEST[:ro|rw]")]
+    volumes: Vec<String>,
+
+    /// Working directory inside the guest.
+    #[arg(short = 'w', long = "workdir", value_name = "DIR")]
+    workdir: Option<String>,
+
+    /// Run this command instead of the image's entrypoint (drops its cmd).
+    #[arg(long, value_name = "CMD")]
+    entrypoint: Option<String>,
+
+    /// Accepted for Docker compatibility: a run never leaves anything behind.
+    #[arg(long)]
+    rm: bool,
+
+    /// Accepted for Docker compatibility: stdin is always connected.
+    #[arg(short, long)]
+    interactive: bool,
+
+    /// Accepted for Docker compatibility: the guest writes to wharf's own
+    /// terminal.
+    #[arg(short, long)]
+    tty: bool,
+
+    /// An image (NAME[:TAG], NAME@DIGEST, ID) or a path to a .wasm file.
+    #[arg(value_name = "IMAGE")]
+    image: String,
+
+    /// Arguments that replace the image's cmd.
+    #[arg(
+        value_name = "ARGS",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    args: Vec<String>,
+}
+
+impl RunCommand {
+    /// Runs the guest; returns wharf's exit status.
+    pub fn execute(self) -> i32 {
+        match self.run() {
+            Ok(Exit::Code(code)) => code,
+            Ok(exit @ Exit::Trap(_)) => {
+                if let Exit::Trap(message) = &exit {
+                    eprintln!("wharf: the guest trapped: {message}");
+                }
+                exit.code()
+            }
+            Err(e) => {
+                super::report(&e);
+                exit::for_run_error(&e)
+            }
+        }
+    }
+
+    fn run(self) -> Result<Exit> {
+        let mut vars: Vec<EnvVar> = Vec::new();
+        for file in &self.env_files {
+            vars.extend(env::read_env_file(file)?);
+        }
+        for flag in &self.env {
+            vars.extend(env::parse_env_flag(flag)?);
+        }
+        let mounts = self
+            .volumes
+            .iter()
+            .map(|v| parse_volume(v))
+            .collect::<Result<Vec<_>>>()?;
+        let program = if is_module_path(&self.image) {
+            Program::Module(PathBuf::from(&self.image))
+        } else {
+            Program::Image(self.image.clone())
+        };
+        let spec = RunSpec {
+            program,
+            args: self.args,
+            entrypoint: self
+                .entrypoint
+                .map(|e| if e.is_empty() { Vec::new() } else { vec![e] }),
+            env: vars,
+            mounts,
+            workdir: self.workdir,
+        };
+        let runtime = match &spec.program {
+            Program::Image(_) => Runtime::new(&super::open_store()?)?,
+            // A bare module still benefits from the store's compile cache
+            // when there is one.
+            Program::Module(_) => match super::open_store() {
+                Ok(store) => Runtime::new(&store)?,
+                Err(_) => Runtime::without_store()?,
+            },
+        };
+        runtime.run(&spec)
+    }
+}
+
+/// A `.wasm` (or `.wat`-free) path on the host rather than an image name.
+fn is_module_path(image: &str) -> bool {
+    let path = Path::new(image);
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("wasm"))
+        && path.is_file()
+}
+
+/// Parses `-v HOST:GUEST[:ro|rw]` and checks that HOST is a directory.
+fn parse_volume(text: &str) -> Result<Mount> {
+    let (host, guest, read_only) = split_volume(text)?;
+    let host_path = match std::fs::canonicalize(host) {
+        Ok(path) if path.is_dir() => path,
+        Ok(_) => {
+            bail!("invalid volume '{text}': {host} is not a directory (wharf mounts directories)")
+        }
+        Err(e) => bail!("invalid volume '{text}': cannot use {host}: {e}"),
+    };
+    Ok(Mount {
+        host: host_path,
+        guest: guest_path::resolve("/", guest),
+        read_only,
+    })
+}
+
+/// Splits a volume flag into host part, guest path and read-only flag. The
+/// guest path is absolute, so it starts at the last `:/`, which keeps
+/// Windows drive letters (`C:\data:/data`) in the host part.
+fn split_volume(text: &str) -> Result<(&str, &str, bool)> {
+    let expected =
+        "expected HOST:GUEST, HOST:GUEST:ro or HOST:GUEST:rw, with an absolute GUEST path";
+    let (spec, read_only) = if let Some(spec) = text.strip_suffix(":ro") {
+        (spec, true)
+    } else if let Some(spec) = text.strip_suffix(":rw") {
+        (spec, false)
+    } else {
+        (text, false)
+    };
+    let Some(split) = spec.rfind(":/") else {
+        bail!("invalid volume '{text}': {expected}");
+    };
+    let (host, guest) = (&spec[..split], &spec[split + 1..]);
+    if host.is_empty() {
+        bail!("invalid volume '{text}': the host directory is empty; {expected}");
+    }
+    if let Some((_, mode)) = guest.rsplit_once(':') {
+        bail!("invalid volume '{text}': unknown mode '{mode}'; {expected}");
+    }
+    Ok((host, guest, read_only))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn volumes_parse_modes_and_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = dir.path().to_str().unwrap();
+        let m = parse_volume(&format!("{host}:/data")).unwrap();
+        assert_eq!((m.guest.as_str(), m.read_only), ("/data", false));
+        let m = parse_volume(&format!("{host}:/data/./x/:ro")).unwrap();
+        assert_eq!((m.guest.as_str(), m.read_only), ("/data/x", true));
+        let m = parse_volume(&format!("{host}:/:rw")).unwrap();
+        assert_eq!(m.guest, "/");
+    }
+
+    #[test]
+    fn malformed_volumes_say_what_was_expected() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = dir.path().to_str().unwrap();
+        for bad in [
+            "/just/a/path".to_owned(),
+            ":/data".to_owned(),
+            format!("{host}:relative"),
+            format!("{host}:/data:zz"),
+            "/surely/not/here:/data".to_owned(),
+        ] {
+            let err = parse_volume(&bad).unwrap_err().to_string();
+            assert!(err.starts_with("invalid volume"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn windows_drive_letters_stay_in_the_host_part() {
+        assert_eq!(
+            split_volume(r"C:\data:/data").unwrap(),
+            (r"C:\data", "/data", false)
+        );
+        assert_eq!(
+            split_volume("C:/data:/data:ro").unwrap(),
+            ("C:/data", "/data", true)
+        );
+        assert_eq!(split_volume("/a:b:/x").unwrap(), ("/a:b", "/x", false));
+    }
+}

@@ -1,0 +1,222 @@
+//! The image model: an OCI image manifest, its configuration and its layers,
+//! for the platform `wasi/wasm`.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result, bail};
+use oci_spec::image::{Config, Descriptor, Digest, ImageConfiguration, ImageManifest, MediaType};
+use serde::Serialize;
+
+use crate::digest;
+use crate::manifest::Limits;
+
+/// The OCI `architecture` of every wharf image.
+pub const ARCHITECTURE: &str = "wasm";
+/// The OCI `os` of every wharf image.
+pub const OS: &str = "wasi";
+/// The `PATH` a guest gets when its image sets none, as in Docker.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// The config label that carries the manifest's `[limits]`.
+pub const LIMITS_LABEL: &str = "dev.wharf.limits";
+
+/// An image in the store: its manifest (whose digest is the image ID) and
+/// its configuration.
+#[derive(Clone, Debug)]
+pub struct Image {
+    /// The manifest's digest: the image ID.
+    pub id: Digest,
+    /// The manifest's size in bytes.
+    pub manifest_size: u64,
+    /// The parsed manifest.
+    pub manifest: ImageManifest,
+    /// The parsed configuration.
+    pub config: ImageConfiguration,
+}
+
+impl Image {
+    /// The run configuration (env, cmd, entrypoint, workdir, labels).
+    pub fn run_config(&self) -> RunConfig {
+        RunConfig::from_oci(self.config.config().as_ref())
+    }
+
+    /// The layer descriptors, base first.
+    pub fn layers(&self) -> &[Descriptor] {
+        self.manifest.layers()
+    }
+
+    /// The uncompressed digests of the layers, base first.
+    pub fn diff_ids(&self) -> Result<Vec<Digest>> {
+        self.config
+            .rootfs()
+            .diff_ids()
+            .iter()
+            .map(|d| digest::parse_sha256(d))
+            .collect()
+    }
+
+    /// The chain ID of the whole layer stack: it names the image's
+    /// unpacked file tree, shared by every image with the same layers.
+    pub fn chain_id(&self) -> Result<Option<Digest>> {
+        Ok(chain_ids(&self.diff_ids()?).pop())
+    }
+
+    /// Bytes the image occupies: manifest, config and compressed layers.
+    pub fn size(&self) -> u64 {
+        self.manifest_size
+            + self.manifest.config().size()
+            + self.layers().iter().map(|l| l.size()).sum::<u64>()
+    }
+
+    /// Checks that the manifest describes something wharf can run.
+    pub fn check_platform(&self) -> Result<()> {
+        let arch = self.config.architecture().to_string();
+        let os = self.config.os().to_string();
+        if arch != ARCHITECTURE || !os.starts_with(OS) {
+            bail!(
+                "image {} is for platform {os}/{arch}; wharf runs {OS}/{ARCHITECTURE} images",
+                digest::short(&self.id)
+            );
+        }
+        for layer in self.layers() {
+            let media = layer.media_type();
+            if !matches!(media, MediaType::ImageLayerGzip | MediaType::ImageLayer)
+                && media.to_string() != "application/vnd.docker.image.rootfs.diff.tar.gzip"
+            {
+                bail!(
+                    "layer {} has unsupported media type {media}",
+                    layer.digest()
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What an image says about running it: Docker's `Config` section, read
+/// into plain Rust values.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunConfig {
+    /// `Env`: `KEY=VALUE` entries, in order.
+    pub env: Vec<(String, String)>,
+    /// `Entrypoint`.
+    pub entrypoint: Vec<String>,
+    /// `Cmd`.
+    pub cmd: Vec<String>,
+    /// `WorkingDir`, `/` when unset.
+    pub workdir: String,
+    /// `Labels`.
+    pub labels: BTreeMap<String, String>,
+}
+
+impl RunConfig {
+    /// Reads the OCI config section.
+    pub fn from_oci(config: Option<&Config>) -> Self {
+        let Some(config) = config else {
+            return Self {
+                workdir: "/".into(),
+                ..Self::default()
+            };
+        };
+        let env = config
+            .env()
+            .iter()
+            .flatten()
+            .map(|entry| match entry.split_once('=') {
+                Some((k, v)) => (k.to_owned(), v.to_owned()),
+                None => (entry.clone(), String::new()),
+            })
+            .collect();
+        Self {
+            env,
+            entrypoint: config.entrypoint().clone().unwrap_or_default(),
+            cmd: config.cmd().clone().unwrap_or_default(),
+            workdir: config
+                .working_dir()
+                .clone()
+                .filter(|w| !w.is_empty())
+                .unwrap_or_else(|| "/".into()),
+            labels: config
+                .labels()
+                .iter()
+                .flatten()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        }
+    }
+
+    /// The value of one variable of the image's environment.
+    pub fn env_var(&self, key: &str) -> Option<&str> {
+        self.env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The limits the manifest recorded, if any.
+    pub fn limits(&self) -> Result<Limits> {
+        match self.labels.get(LIMITS_LABEL) {
+            Some(json) => serde_json::from_str(json)
+                .with_context(|| format!("invalid {LIMITS_LABEL} label in the image: {json}")),
+            None => Ok(Limits::default()),
+        }
+    }
+}
+
+/// The OCI chain IDs of a layer stack: `chain[0] = diff[0]`,
+/// `chain[n] = sha256(chain[n-1] + " " + diff[n])`.
+pub fn chain_ids(diff_ids: &[Digest]) -> Vec<Digest> {
+    let mut chain: Vec<Digest> = Vec::with_capacity(diff_ids.len());
+    for diff in diff_ids {
+        let next = match chain.last() {
+            None => diff.clone(),
+            Some(parent) => digest::sha256(format!("{parent} {diff}").as_bytes()),
+        };
+        chain.push(next);
+    }
+    chain
+}
+
+/// Serialises a value as canonical JSON (object keys sorted, no spaces), so
+/// that equal images always hash to equal digests.
+pub fn canonical_json<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+    // serde_json's Value keeps object keys in a BTreeMap: sorted.
+    let value = serde_json::to_value(value)?;
+    Ok(serde_json::to_vec(&value)?)
+}
+
+/// A descriptor for a blob.
+pub fn descriptor(media_type: MediaType, digest: Digest, size: u64) -> Descriptor {
+    Descriptor::new(media_type, size, digest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chain_ids_follow_the_oci_definition() {
+        let a = digest::sha256(b"a");
+        let b = digest::sha256(b"b");
+        let chain = chain_ids(&[a.clone(), b.clone()]);
+        assert_eq!(chain[0], a);
+        assert_eq!(chain[1], digest::sha256(format!("{a} {b}").as_bytes()));
+    }
+
+    #[test]
+    fn canonical_json_sorts_keys() {
+        let mut map = std::collections::HashMap::new();
+        for k in ["zeta", "alpha", "mid"] {
+            map.insert(k.to_owned(), 1);
+        }
+        let text = String::from_utf8(canonical_json(&map).unwrap()).unwrap();
+        assert_eq!(text, r#"{"alpha":1,"mid":1,"zeta":1}"#);
+    }
+
+    #[test]
+    fn run_config_defaults_to_root_workdir() {
+        let rc = RunConfig::from_oci(None);
+        assert_eq!(rc.workdir, "/");
+        assert!(rc.cmd.is_empty());
+    }
+}

@@ -1,0 +1,454 @@
+//! Parses and validates `wharf.toml`, the manifest that describes an image:
+//! wharf's Dockerfile, written in TOML.
+//!
+//! ```toml
+//! from = "python:3.12"            # FROM (or "scratch")
+//! workdir = "/app"                # WORKDIR
+//! cmd = ["python", "app.py"]      # CMD
+//!
+//! [env]                           # ENV
+//! APP_ENV = "Production"
+//!
+//! [[copy]]                        # COPY
+//! src = "app.py"
+//! dest = "."
+//! ```
+//!
+//! Every error names the file, line and column. Unknown keys are errors that
+//! list the valid ones.
+
+mod diagnostic;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+pub use diagnostic::ManifestError;
+
+use crate::reference::ImageRef;
+use crate::units::{self, ByteSize};
+
+/// The base image named by `from`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Base {
+    /// `from = "scratch"`: an empty file tree and configuration.
+    Scratch,
+    /// An image from the local store.
+    Image(ImageRef),
+}
+
+/// A parsed, validated manifest.
+#[derive(Clone, Debug)]
+pub struct Manifest {
+    /// `from`: the image this one builds on.
+    pub base: Base,
+    /// `workdir`, as written (absolute, or relative to the base's).
+    pub workdir: Option<String>,
+    /// `entrypoint`, when set.
+    pub entrypoint: Option<Vec<String>>,
+    /// `cmd`, when set.
+    pub cmd: Option<Vec<String>>,
+    /// `[env]`, in file order.
+    pub env: Vec<(String, String)>,
+    /// `labels`.
+    pub labels: BTreeMap<String, String>,
+    /// `[[copy]]` instructions, in file order.
+    pub copies: Vec<CopyInstruction>,
+    /// `[limits]`: defaults for every run of the image.
+    pub limits: Limits,
+    source: String,
+    path: std::path::PathBuf,
+}
+
+/// One `[[copy]]`: sources in the build context, a destination in the image.
+#[derive(Clone, Debug)]
+pub struct CopyInstruction {
+    /// Paths (or glob patterns) relative to the build context.
+    pub sources: Vec<Spanned<String>>,
+    /// Where they go: a directory when it ends in `/`, is `.`, or there are
+    /// several sources; relative destinations start at `workdir`.
+    pub dest: Spanned<String>,
+}
+
+/// Resource limits applied to every run unless a run flag overrides them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Maximum linear memory (and table) size of the guest.
+    pub memory: Option<u64>,
+    /// Wall-clock time allowed for a run.
+    #[serde(with = "duration_millis")]
+    pub timeout: Option<Duration>,
+    /// Fuel (roughly, Wasm instructions) a run may consume.
+    pub fuel: Option<u64>,
+}
+
+mod duration_millis {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(d) => s.serialize_some(&(d.as_millis() as u64)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Ok(Option::<u64>::deserialize(d)?.map(Duration::from_millis))
+    }
+}
+
+impl Manifest {
+    /// Reads and validates the manifest at `path`.
+    pub fn load(path: &Path) -> Result<Self> {
+        let source = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read manifest {}", path.display()))?;
+        Ok(Self::parse(&source, path)?)
+    }
+
+    /// Parses and validates manifest text; `path` is only used in messages.
+    pub fn parse(source: &str, path: &Path) -> Result<Self, ManifestError> {
+        let raw: RawManifest = toml::from_str(source)
+            .map_err(|e| ManifestError::at(path, source, e.span(), e.message()))?;
+        let error = |span: std::ops::Range<usize>, message: String| {
+            ManifestError::at(path, source, Some(span), message)
+        };
+
+        let from = raw.from.get_ref().trim();
+        let base = if from == "scratch" {
+            Base::Scratch
+        } else {
+            Base::Image(from.parse().map_err(|e: crate::reference::RefError| {
+                error(raw.from.span(), format!("`from`: {e}"))
+            })?)
+        };
+
+        let workdir = match raw.workdir {
+            Some(w) if w.get_ref().trim().is_empty() => {
+                return Err(error(w.span(), "`workdir` cannot be empty".into()));
+            }
+            Some(w) => Some(w.into_inner()),
+            None => None,
+        };
+
+        let mut env = Vec::new();
+        for (key, value) in raw.env {
+            let name = key.get_ref();
+            if name.is_empty() || name.contains('=') || name.contains('\0') {
+                return Err(error(
+                    key.span(),
+                    format!(
+                        "invalid environment variable name '{name}': it must be non-empty and contain no '='"
+                    ),
+                ));
+            }
+            env.push((key.into_inner(), value.0));
+        }
+
+        let mut copies = Vec::new();
+        for copy in raw.copy {
+            let span = copy.src.span();
+            let sources = copy.src.into_inner().0;
+            if sources.is_empty() {
+                return Err(error(span, "`copy` needs at least one `src`".into()));
+            }
+            if sources.iter().any(|s| s.trim().is_empty()) {
+                return Err(error(span, "`src` cannot be empty".into()));
+            }
+            if copy.dest.get_ref().trim().is_empty() {
+                return Err(error(copy.dest.span(), "`dest` cannot be empty".into()));
+            }
+            copies.push(CopyInstruction {
+                sources: sources
+                    .into_iter()
+                    .map(|s| Spanned::new(span.clone(), s))
+                    .collect(),
+                dest: copy.dest,
+            });
+        }
+
+        let limits = match raw.limits {
+            None => Limits::default(),
+            Some(l) => Limits {
+                memory: match l.memory {
+                    Some(m) => Some(
+                        m.get_ref()
+                            .parse::<ByteSize>()
+                            .map_err(|e| error(m.span(), format!("`limits.memory`: {e}")))?
+                            .0,
+                    ),
+                    None => None,
+                },
+                timeout: match l.timeout {
+                    Some(t) => Some(
+                        units::parse_duration(t.get_ref())
+                            .map_err(|e| error(t.span(), format!("`limits.timeout`: {e}")))?,
+                    ),
+                    None => None,
+                },
+                fuel: match l.fuel {
+                    Some(f) if *f.get_ref() <= 0 => {
+                        return Err(error(
+                            f.span(),
+                            "`limits.fuel` must be a positive number".into(),
+                        ));
+                    }
+                    Some(f) => Some(*f.get_ref() as u64),
+                    None => None,
+                },
+            },
+        };
+
+        Ok(Manifest {
+            base,
+            workdir,
+            entrypoint: raw.entrypoint.map(|c| c.0),
+            cmd: raw.cmd.map(|c| c.0),
+            env,
+            labels: raw.labels,
+            copies,
+            limits,
+            source: source.to_owned(),
+            path: path.to_owned(),
+        })
+    }
+
+    /// An error pointing at `span` of this manifest: for problems found
+    /// later, during the build (a missing COPY source, say).
+    pub fn error_at(
+        &self,
+        span: std::ops::Range<usize>,
+        message: impl Into<String>,
+    ) -> ManifestError {
+        ManifestError::at(&self.path, &self.source, Some(span), message)
+    }
+
+    /// The file the manifest was read from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// The manifest exactly as TOML gives it; [`Manifest::parse`] validates it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManifest {
+    from: Spanned<String>,
+    workdir: Option<Spanned<String>>,
+    entrypoint: Option<Command>,
+    cmd: Option<Command>,
+    #[serde(default)]
+    env: BTreeMap<Spanned<String>, EnvValue>,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    #[serde(default)]
+    copy: Vec<RawCopy>,
+    limits: Option<RawLimits>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCopy {
+    src: Spanned<Sources>,
+    dest: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    memory: Option<Spanned<String>>,
+    timeout: Option<Spanned<String>>,
+    fuel: Option<Spanned<i64>>,
+}
+
+/// `cmd`/`entrypoint`: the exec form only, since there is no shell to split
+/// a command line.
+struct Command(Vec<String>);
+
+impl<'de> Deserialize<'de> for Command {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct CommandVisitor;
+        impl<'de> Visitor<'de> for CommandVisitor {
+            type Value = Command;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an array of strings such as [\"python\", \"app.py\"]")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Command, E> {
+                Err(E::custom(format!(
+                    "expected an array of strings such as [\"python\", \"app.py\"], found the string \"{v}\": \
+                     wharf has no shell to split a command line, so write each argument separately"
+                )))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Command, A::Error> {
+                let mut args = Vec::new();
+                while let Some(arg) = seq.next_element::<String>()? {
+                    args.push(arg);
+                }
+                Ok(Command(args))
+            }
+        }
+        d.deserialize_any(CommandVisitor)
+    }
+}
+
+/// An `[env]` value: a string, or a number or boolean written bare.
+struct EnvValue(String);
+
+impl<'de> Deserialize<'de> for EnvValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct EnvVisitor;
+        impl Visitor<'_> for EnvVisitor {
+            type Value = EnvValue;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string, number or boolean")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<EnvValue, E> {
+                Ok(EnvValue(v.to_owned()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<EnvValue, E> {
+                Ok(EnvValue(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<EnvValue, E> {
+                Ok(EnvValue(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<EnvValue, E> {
+                Ok(EnvValue(v.to_string()))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<EnvValue, E> {
+                Ok(EnvValue(v.to_string()))
+            }
+        }
+        d.deserialize_any(EnvVisitor)
+    }
+}
+
+/// `src = "a"` or `src = ["a", "b"]`.
+struct Sources(Vec<String>);
+
+impl<'de> Deserialize<'de> for Sources {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct SourcesVisitor;
+        impl<'de> Visitor<'de> for SourcesVisitor {
+            type Value = Sources;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(
+                    "a path or an array of paths, such as \"app.py\" or [\"app.py\", \"lib/\"]",
+                )
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Sources, E> {
+                Ok(Sources(vec![v.to_owned()]))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Sources, A::Error> {
+                let mut paths = Vec::new();
+                while let Some(path) = seq.next_element::<String>()? {
+                    paths.push(path);
+                }
+                Ok(Sources(paths))
+            }
+        }
+        d.deserialize_any(SourcesVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Manifest, ManifestError> {
+        Manifest::parse(text, Path::new("wharf.toml"))
+    }
+
+    #[test]
+    fn the_seed_manifest_parses() {
+        let m = parse(
+            r#"
+from = "python:3.12"
+workdir = "/app"
+cmd = ["python", "app.py"]
+labels = { "org.opencontainers.image.title" = "my-first-image" }
+
+[env]
+APP_ENV = "Production"
+PORT = 8080
+
+[[copy]]
+src = "app.py"
+dest = "."
+
+[limits]
+memory = "256MiB"
+timeout = "30s"
+"#,
+        )
+        .unwrap();
+        assert_eq!(m.base, Base::Image("python:3.12".parse().unwrap()));
+        assert_eq!(m.workdir.as_deref(), Some("/app"));
+        assert_eq!(
+            m.cmd.as_deref(),
+            Some(&["python".to_owned(), "app.py".to_owned()][..])
+        );
+        assert_eq!(
+            m.env,
+            vec![
+                ("APP_ENV".to_owned(), "Production".to_owned()),
+                ("PORT".to_owned(), "8080".to_owned())
+            ]
+        );
+        assert_eq!(m.copies.len(), 1);
+        assert_eq!(m.copies[0].sources[0].get_ref(), "app.py");
+        assert_eq!(m.limits.memory, Some(256 << 20));
+        assert_eq!(m.limits.timeout, Some(Duration::from_secs(30)));
+    }
+
+    #[test]
+    fn unknown_keys_name_the_place_and_the_valid_keys() {
+        let err = parse("from = \"scratch\"\nwrokdir = \"/app\"\n").unwrap_err();
+        assert_eq!((err.line(), err.column()), (2, 1));
+        assert!(err.message().contains("unknown field `wrokdir`"), "{err}");
+        assert!(err.message().contains("`workdir`"), "{err}");
+    }
+
+    #[test]
+    fn wrong_types_are_reported_where_they_are() {
+        let err = parse("from = \"scratch\"\ncmd = \"python app.py\"\n").unwrap_err();
+        assert_eq!(err.line(), 2);
+        assert!(err.message().contains("no shell"), "{err}");
+
+        let err = parse("from = 3\n").unwrap_err();
+        assert_eq!(err.line(), 1);
+        assert!(err.message().contains("invalid type"), "{err}");
+    }
+
+    #[test]
+    fn copy_takes_one_source_or_many() {
+        let m =
+            parse("from = \"scratch\"\n[[copy]]\nsrc = [\"a\", \"b\"]\ndest = \"/x/\"\n").unwrap();
+        assert_eq!(m.copies[0].sources.len(), 2);
+        let err = parse("from = \"scratch\"\n[[copy]]\nsrc = 1\ndest = \"/x/\"\n").unwrap_err();
+        assert!(err.message().contains("array of paths"), "{err}");
+    }
+
+    #[test]
+    fn bad_limits_and_bases_are_refused() {
+        let err = parse("from = \"scratch\"\n[limits]\nmemory = \"lots\"\n").unwrap_err();
+        assert_eq!(err.line(), 3);
+        assert!(err.message().contains("limits.memory"), "{err}");
+        let err = parse("from = \"Not A Ref\"\n").unwrap_err();
+        assert!(err.message().contains("invalid reference format"), "{err}");
+        let err = parse("from = \"scratch\"\n[limits]\nfuel = 0\n").unwrap_err();
+        assert!(err.message().contains("positive"), "{err}");
+    }
+
+    #[test]
+    fn missing_from_is_an_error() {
+        let err = parse("workdir = \"/app\"\n").unwrap_err();
+        assert!(err.message().contains("missing field `from`"), "{err}");
+    }
+}

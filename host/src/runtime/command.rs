@@ -1,0 +1,117 @@
+//! The command a run executes: Docker's rules for entrypoint, cmd and their
+//! overrides, and the search of `PATH` for the Wasm binary `argv[0]` names.
+
+use anyhow::Result;
+
+use super::RunError;
+use super::filesystem::GuestFs;
+use crate::guest_path;
+use crate::image::RunConfig;
+
+/// The full argument vector: entrypoint, then cmd. `--entrypoint`
+/// replaces the image's entrypoint and drops its cmd; arguments given to
+/// `run` replace the cmd.
+pub fn command_line(
+    config: &RunConfig,
+    entrypoint: Option<&[String]>,
+    args: &[String],
+) -> Result<Vec<String>> {
+    let (entrypoint, default_cmd) = match entrypoint {
+        Some(e) => (e.to_vec(), Vec::new()),
+        None => (config.entrypoint.clone(), config.cmd.clone()),
+    };
+    let cmd = if args.is_empty() {
+        default_cmd
+    } else {
+        args.to_vec()
+    };
+    let argv: Vec<String> = entrypoint.into_iter().chain(cmd).collect();
+    if argv.is_empty() {
+        return Err(RunError::NoCommand.into());
+    }
+    Ok(argv)
+}
+
+/// Finds the Wasm binary `argv0` names, as a shell would: a name with a
+/// `/` is a path (relative to `workdir`); a bare name is looked up in each
+/// `PATH` directory as `NAME`, then `NAME.wasm`. Returns its canonical
+/// guest path.
+pub fn locate(fs: &GuestFs, argv0: &str, path_var: &str, workdir: &str) -> Result<String> {
+    let try_path = |candidate: &str| -> Option<String> {
+        let (file, canonical) = fs.open_file(candidate).ok()?;
+        file.metadata().ok()?.is_file().then_some(canonical)
+    };
+    if argv0.contains('/') {
+        let path = guest_path::resolve(workdir, argv0);
+        for candidate in [path.clone(), format!("{path}.wasm")] {
+            if let Some(found) = try_path(&candidate) {
+                return Ok(found);
+            }
+        }
+    } else {
+        for dir in path_var.split(':').filter(|d| d.starts_with('/')) {
+            for name in [argv0.to_owned(), format!("{argv0}.wasm")] {
+                if let Some(found) = try_path(&guest_path::resolve(dir, &name)) {
+                    return Ok(found);
+                }
+            }
+        }
+    }
+    Err(RunError::CommandNotFound {
+        command: argv0.to_owned(),
+        path: path_var.to_owned(),
+    }
+    .into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(entrypoint: &[&str], cmd: &[&str]) -> RunConfig {
+        RunConfig {
+            entrypoint: entrypoint.iter().map(|s| s.to_string()).collect(),
+            cmd: cmd.iter().map(|s| s.to_string()).collect(),
+            ..RunConfig::default()
+        }
+    }
+
+    fn strings(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn arguments_replace_cmd_but_not_entrypoint() {
+        let c = config(&["python"], &["app.py"]);
+        assert_eq!(
+            command_line(&c, None, &[]).unwrap(),
+            strings(&["python", "app.py"])
+        );
+        assert_eq!(
+            command_line(&c, None, &strings(&["-c", "1"])).unwrap(),
+            strings(&["python", "-c", "1"])
+        );
+    }
+
+    #[test]
+    fn an_entrypoint_override_drops_the_image_cmd() {
+        let c = config(&[], &["python", "app.py"]);
+        assert_eq!(
+            command_line(&c, Some(&strings(&["hello"])), &[]).unwrap(),
+            strings(&["hello"])
+        );
+        assert_eq!(
+            command_line(&c, Some(&strings(&["hello"])), &strings(&["x"])).unwrap(),
+            strings(&["hello", "x"])
+        );
+    }
+
+    #[test]
+    fn nothing_to_run_is_an_error() {
+        let err = command_line(&config(&[], &[]), None, &[]).unwrap_err();
+        assert!(matches!(
+            err.downcast_ref::<RunError>(),
+            Some(RunError::NoCommand)
+        ));
+    }
+}

@@ -1,0 +1,447 @@
+//! Runs guests: an image, or a bare `.wasm` file, under wasmtime with
+//! exactly the filesystem, environment and arguments a [`RunSpec`] grants.
+//!
+//! ```no_run
+//! use wharf::runtime::{Mount, Program, RunSpec, Runtime};
+//! use wharf::store::Store;
+//!
+//! # fn main() -> anyhow::Result<()> {
+//! let store = Store::open_default()?;
+//! let runtime = Runtime::new(&store)?;
+//! let spec = RunSpec::new(Program::Image("my-first-image".into()))
+//!     .env("APP_ENV", "Staging")
+//!     .mount(Mount { host: "data".into(), guest: "/data".into(), read_only: true });
+//! let exit = runtime.run(&spec)?;
+//! println!("guest exited with {}", exit.code());
+//! # Ok(())
+//! # }
+//! ```
+
+mod command;
+mod engine;
+pub mod env;
+mod filesystem;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use oci_spec::image::Digest;
+use wasmtime::component::ResourceTable;
+use wasmtime::{Linker, Store as WasmStore};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::p2::bindings::sync::Command;
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+pub use engine::{Compiled, GuestEngine};
+pub use filesystem::{GuestFs, Mount, Preopen};
+
+use crate::digest;
+use crate::exit;
+use crate::guest_path;
+use crate::image::{DEFAULT_PATH, Image, RunConfig};
+use crate::store::{Rootfs, Store};
+
+/// What to run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Program {
+    /// An image from the store, by name, digest or ID (prefix).
+    Image(String),
+    /// A `.wasm` file on the host, run without an image.
+    Module(PathBuf),
+}
+
+/// Everything a run is granted: the flags of `wharf run`, as a value an
+/// embedder can build without the CLI.
+#[derive(Clone, Debug)]
+pub struct RunSpec {
+    /// The image or module.
+    pub program: Program,
+    /// Arguments that replace the image's `cmd` (none: keep it).
+    pub args: Vec<String>,
+    /// Replaces the image's entrypoint (and drops its `cmd`).
+    pub entrypoint: Option<Vec<String>>,
+    /// Variables applied over the image's, in order.
+    pub env: Vec<env::EnvVar>,
+    /// Host directories to hand over.
+    pub mounts: Vec<Mount>,
+    /// Working directory (absolute, or relative to the image's).
+    pub workdir: Option<String>,
+}
+
+impl RunSpec {
+    /// A run of `program` with the image's defaults.
+    pub fn new(program: Program) -> Self {
+        Self {
+            program,
+            args: Vec::new(),
+            entrypoint: None,
+            env: Vec::new(),
+            mounts: Vec::new(),
+            workdir: None,
+        }
+    }
+
+    /// Sets a variable (later calls win).
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Adds a mount.
+    pub fn mount(mut self, mount: Mount) -> Self {
+        self.mounts.push(mount);
+        self
+    }
+
+    /// Replaces the image's `cmd`.
+    pub fn args(mut self, args: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.args = args.into_iter().map(Into::into).collect();
+        self
+    }
+}
+
+/// How a guest ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// It exited with this status (0 when `_start` or `run` returned).
+    Code(i32),
+    /// It trapped; the message has the trap and the Wasm backtrace.
+    Trap(String),
+}
+
+impl Exit {
+    /// The process exit status this maps to.
+    pub fn code(&self) -> i32 {
+        match self {
+            Exit::Code(code) => *code,
+            Exit::Trap(_) => exit::TRAP,
+        }
+    }
+}
+
+/// Why a guest could not be started. Other failures (no such image, store
+/// errors) are plain errors.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Neither the image nor the run gives a command.
+    #[error("no command specified: the image has no entrypoint or cmd, and none was given")]
+    NoCommand,
+    /// `argv[0]` is not in `PATH`.
+    #[error("{command}: command not found in the image (PATH={path})")]
+    CommandNotFound {
+        /// What was looked for.
+        command: String,
+        /// Where.
+        path: String,
+    },
+    /// The binary is not runnable Wasm.
+    #[error("cannot run {what}: {reason}")]
+    NotRunnable {
+        /// The program, as the user would name it.
+        what: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Runs guests; holds the engine and its compiled-module cache.
+pub struct Runtime {
+    store: Option<Store>,
+    engine: GuestEngine,
+}
+
+impl Runtime {
+    /// A runtime for images of `store`, caching compiled modules there.
+    pub fn new(store: &Store) -> Result<Self> {
+        Ok(Self {
+            store: Some(store.clone()),
+            engine: GuestEngine::new(Some(store.root()))?,
+        })
+    }
+
+    /// A runtime for bare modules only, with no store and no cache.
+    pub fn without_store() -> Result<Self> {
+        Ok(Self {
+            store: None,
+            engine: GuestEngine::new(None)?,
+        })
+    }
+
+    /// The engine guests run on.
+    pub fn engine(&self) -> &GuestEngine {
+        &self.engine
+    }
+
+    /// Runs a guest to completion. `Ok` carries how the guest ended (its
+    /// exit status or a trap); `Err` means it could not be started.
+    pub fn run(&self, spec: &RunSpec) -> Result<Exit> {
+        let prepared = self.prepare(spec)?;
+        for warning in prepared.fs.warnings() {
+            eprintln!("wharf: warning: {warning}");
+        }
+        prepared.execute(&self.engine)
+    }
+
+    /// Compiles the program an image runs by default into the cache, so
+    /// that its first run starts as fast as every later one.
+    pub fn precompile(&self, image: &Image) -> Result<bool> {
+        let store = self.store.as_ref().context("precompiling needs a store")?;
+        let config = image.run_config();
+        let Ok(argv) = command::command_line(&config, None, &[]) else {
+            return Ok(false);
+        };
+        let rootfs = store.open_rootfs(image)?;
+        let tmp = tempfile::tempdir()?;
+        let Ok(fs) = GuestFs::plan(Some(rootfs.tree()), &[], tmp.path(), "/") else {
+            return Ok(false);
+        };
+        let path_var = config.env_var("PATH").unwrap_or(DEFAULT_PATH).to_owned();
+        let Ok(program) = command::locate(&fs, &argv[0], &path_var, &config.workdir) else {
+            return Ok(false);
+        };
+        let digest = module_digest(&fs, Some(&rootfs), &program)?;
+        if self.engine.is_cached(&digest) {
+            return Ok(false);
+        }
+        self.engine
+            .load(&program, &digest, || read_guest_file(&fs, &program))?;
+        Ok(true)
+    }
+
+    fn prepare(&self, spec: &RunSpec) -> Result<Prepared> {
+        let tmp = tempfile::Builder::new()
+            .prefix("wharf-run-")
+            .tempdir()
+            .context("cannot create the run's /tmp")?;
+        match &spec.program {
+            Program::Image(reference) => {
+                let store = self
+                    .store
+                    .as_ref()
+                    .context("running an image needs a store")?;
+                let image = store.resolve(reference)?;
+                image.check_platform()?;
+                let config = image.run_config();
+                let rootfs = store.open_rootfs(&image)?;
+                let workdir = workdir(spec, &config);
+                let fs = GuestFs::plan(Some(rootfs.tree()), &spec.mounts, tmp.path(), &workdir)?;
+                let argv = command::command_line(&config, spec.entrypoint.as_deref(), &spec.args)?;
+                let env = env::merge(&config.env, &spec.env);
+                let path_var = env
+                    .iter()
+                    .find(|(k, _)| k == "PATH")
+                    .map_or(DEFAULT_PATH, |(_, v)| v.as_str())
+                    .to_owned();
+                let program = command::locate(&fs, &argv[0], &path_var, &workdir)?;
+                let digest = module_digest(&fs, Some(&rootfs), &program)?;
+                let compiled = self
+                    .engine
+                    .load(&argv[0], &digest, || read_guest_file(&fs, &program))?;
+                let mut env = env;
+                if !env.iter().any(|(k, _)| k == "PATH") {
+                    env.push(("PATH".into(), DEFAULT_PATH.into()));
+                }
+                Ok(Prepared {
+                    compiled,
+                    argv,
+                    env,
+                    fs,
+                    workdir,
+                    _tmp: tmp,
+                    _rootfs: Some(rootfs),
+                })
+            }
+            Program::Module(path) => {
+                if spec.entrypoint.is_some() {
+                    bail!("--entrypoint needs an image; a .wasm file is its own entrypoint");
+                }
+                let bytes = std::fs::read(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                let digest = digest::sha256(&bytes);
+                let name = path.to_string_lossy().into_owned();
+                let compiled = self.engine.load(&name, &digest, || Ok(bytes))?;
+                let workdir = guest_path::resolve("/", spec.workdir.as_deref().unwrap_or("/"));
+                let fs = GuestFs::plan(None, &spec.mounts, tmp.path(), &workdir)?;
+                let argv0 = path
+                    .file_name()
+                    .map_or_else(|| name.clone(), |n| n.to_string_lossy().into_owned());
+                let argv = std::iter::once(argv0)
+                    .chain(spec.args.iter().cloned())
+                    .collect();
+                Ok(Prepared {
+                    compiled,
+                    argv,
+                    env: env::merge(&[], &spec.env),
+                    fs,
+                    workdir,
+                    _tmp: tmp,
+                    _rootfs: None,
+                })
+            }
+        }
+    }
+}
+
+fn workdir(spec: &RunSpec, config: &RunConfig) -> String {
+    match &spec.workdir {
+        Some(w) => guest_path::resolve(&config.workdir, w),
+        None => guest_path::resolve("/", &config.workdir),
+    }
+}
+
+/// The digest of a Wasm binary in the guest's filesystem: recorded when the
+/// image was unpacked, or computed now.
+fn module_digest(fs: &GuestFs, rootfs: Option<&Rootfs>, program: &str) -> Result<Digest> {
+    if let Some(digest) = rootfs.and_then(|r| r.module_digest(program)) {
+        return Ok(digest.clone());
+    }
+    let (file, _) = fs
+        .open_file(program)
+        .with_context(|| format!("cannot open {program}"))?;
+    Ok(digest::sha256_reader(std::io::BufReader::new(file))?)
+}
+
+fn read_guest_file(fs: &GuestFs, program: &str) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let (mut file, _) = fs
+        .open_file(program)
+        .with_context(|| format!("cannot open {program}"))?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {program}"))?;
+    Ok(bytes)
+}
+
+/// A run, ready to start.
+struct Prepared {
+    compiled: Compiled,
+    argv: Vec<String>,
+    env: Vec<env::EnvVar>,
+    fs: GuestFs,
+    workdir: String,
+    _tmp: tempfile::TempDir,
+    _rootfs: Option<Rootfs>,
+}
+
+/// Store data for components: the WASI context and its resource table.
+struct ComponentState {
+    ctx: WasiCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for ComponentState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.ctx,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl Prepared {
+    fn wasi(&self) -> Result<WasiCtxBuilder> {
+        let mut builder = WasiCtxBuilder::new();
+        builder
+            .inherit_stdio()
+            .allow_blocking_current_thread(true)
+            .args(&self.argv)
+            .initial_cwd(&self.workdir);
+        for (key, value) in &self.env {
+            builder.env(key, value);
+        }
+        for preopen in self.fs.preopens() {
+            let perms = if preopen.read_only {
+                FsPerms::ReadOnly
+            } else {
+                FsPerms::ReadWrite
+            };
+            builder
+                .preopened_dir(&preopen.host, &preopen.guest, perms)
+                .map_err(anyhow::Error::from)
+                .with_context(|| {
+                    format!(
+                        "cannot open {} for the guest's {}",
+                        preopen.host.display(),
+                        preopen.guest
+                    )
+                })?;
+        }
+        Ok(builder)
+    }
+
+    fn execute(self, engine: &GuestEngine) -> Result<Exit> {
+        let what = self.argv[0].clone();
+        let not_runnable = |reason: String| RunError::NotRunnable {
+            what: what.clone(),
+            reason,
+        };
+        match &self.compiled {
+            Compiled::Module(module) => {
+                let mut linker: Linker<WasiP1Ctx> = Linker::new(engine.engine());
+                wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |ctx| ctx)?;
+                let mut store = WasmStore::new(engine.engine(), self.wasi()?.build_p1());
+                let missing: Vec<String> = module
+                    .imports()
+                    .filter(|i| linker.get(&mut store, i.module(), i.name()).is_err())
+                    .map(|i| format!("{}::{}", i.module(), i.name()))
+                    .collect();
+                if !missing.is_empty() {
+                    return Err(not_runnable(format!(
+                        "it imports {}, which wharf does not provide (wharf provides WASI preview 1 and preview 2)",
+                        missing.join(", ")
+                    ))
+                    .into());
+                }
+                let instance = linker
+                    .instantiate(&mut store, module)
+                    .map_err(|e| not_runnable(format!("{e:#}")))?;
+                let start = match instance.get_typed_func::<(), ()>(&mut store, "_start") {
+                    Ok(start) => start,
+                    Err(_) => {
+                        return Err(not_runnable(
+                            "it has no `_start` export: it is a library (reactor), not a command"
+                                .into(),
+                        )
+                        .into());
+                    }
+                };
+                Ok(outcome(start.call(&mut store, ())))
+            }
+            Compiled::Component(component) => {
+                let mut linker =
+                    wasmtime::component::Linker::<ComponentState>::new(engine.engine());
+                wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+                let state = ComponentState {
+                    ctx: self.wasi()?.build(),
+                    table: ResourceTable::new(),
+                };
+                let mut store = WasmStore::new(engine.engine(), state);
+                let command = Command::instantiate(&mut store, component, &linker)
+                    .map_err(|e| not_runnable(format!("{e:#}")))?;
+                match command.wasi_cli_run().call_run(&mut store) {
+                    Ok(Ok(())) => Ok(Exit::Code(0)),
+                    Ok(Err(())) => Ok(Exit::Code(1)),
+                    Err(e) => Ok(outcome(Err(e))),
+                }
+            }
+        }
+    }
+}
+
+/// Reads how a call into the guest ended.
+fn outcome(result: wasmtime::Result<()>) -> Exit {
+    let Err(error) = result else {
+        return Exit::Code(0);
+    };
+    if let Some(I32Exit(code)) = error.downcast_ref::<I32Exit>() {
+        return Exit::Code(*code);
+    }
+    let what = match error.downcast_ref::<wasmtime::Trap>() {
+        Some(trap) => trap.to_string(),
+        None => error.root_cause().to_string(),
+    };
+    match error.downcast_ref::<wasmtime::WasmBacktrace>() {
+        Some(backtrace) => Exit::Trap(format!("{what}\n{backtrace}")),
+        None => Exit::Trap(what),
+    }
+}

@@ -1,0 +1,399 @@
+//! The local image store: an OCI image layout on disk, plus the unpacked
+//! file trees and compiled modules derived from it.
+//!
+//! ```text
+//! $WHARF_HOME/
+//!   oci-layout            the OCI layout marker
+//!   index.json            one descriptor per tag (annotation org.opencontainers.image.ref.name)
+//!   blobs/sha256/<hex>    manifests, configs and layers, named by digest
+//!   rootfs/<chain>/       unpacked file trees (tree/), their Wasm index, a lock
+//!   artifacts/<engine>/   modules compiled ahead of time
+//!   tmp/                  staging area: everything is written here, then renamed
+//!   lock                  one writer at a time
+//! ```
+//!
+//! Blobs and trees appear only by rename from `tmp/`, and a tag only after
+//! everything it points to is in place: a crash never leaves a half-written
+//! image visible. Writers hold the exclusive lock; lookups hold the shared
+//! one.
+
+mod index;
+mod lock;
+mod rootfs;
+
+use std::collections::HashSet;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context, Result, bail};
+use oci_spec::image::{Descriptor, Digest, ImageConfiguration, ImageManifest};
+use tempfile::NamedTempFile;
+
+pub use index::ImageEntry;
+pub use lock::{LockGuard, LockKind};
+pub use rootfs::Rootfs;
+
+use crate::digest;
+use crate::image::Image;
+use crate::reference::ImageRef;
+
+/// The environment variable that chooses the store directory.
+pub const HOME_ENV: &str = "WHARF_HOME";
+
+/// An image lookup that found nothing, or too much.
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    /// Nothing matches the reference.
+    #[error("no such image: {0}")]
+    NotFound(String),
+    /// An ID prefix matches several images.
+    #[error("image ID prefix '{0}' is ambiguous: it matches {1} images")]
+    Ambiguous(String, usize),
+}
+
+/// A local image store.
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+}
+
+impl Store {
+    /// Opens the store at `root`, creating an empty one if needed.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
+        let store = Store { root: root.into() };
+        if !store.root.join(index::INDEX_FILE).exists() {
+            store.initialise()?;
+        }
+        Ok(store)
+    }
+
+    /// Opens the store `WHARF_HOME` names, or the per-user data directory
+    /// (`~/.local/share/wharf` on Linux, `~/Library/Application Support/…`
+    /// on macOS, `%APPDATA%\…` on Windows).
+    pub fn open_default() -> Result<Self> {
+        Self::open(Self::default_root()?)
+    }
+
+    /// Where [`Store::open_default`] looks.
+    pub fn default_root() -> Result<PathBuf> {
+        if let Some(home) = std::env::var_os(HOME_ENV).filter(|v| !v.is_empty()) {
+            return Ok(PathBuf::from(home));
+        }
+        let dirs = directories::ProjectDirs::from("dev", "wharf", "wharf")
+            .context("cannot find a home directory for the image store; set WHARF_HOME")?;
+        Ok(dirs.data_dir().to_owned())
+    }
+
+    fn initialise(&self) -> Result<()> {
+        for dir in ["blobs/sha256", "rootfs", "artifacts", "tmp"] {
+            let path = self.root.join(dir);
+            fs::create_dir_all(&path)
+                .with_context(|| format!("cannot create the image store at {}", path.display()))?;
+        }
+        let _lock = self.lock(LockKind::Exclusive)?;
+        if !self.root.join(index::INDEX_FILE).exists() {
+            self.write_atomically(
+                Path::new("oci-layout"),
+                br#"{"imageLayoutVersion":"1.0.0"}"#,
+            )?;
+            index::write(self, &index::empty())?;
+        }
+        Ok(())
+    }
+
+    /// The store's directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Takes the store lock.
+    pub fn lock(&self, kind: LockKind) -> Result<LockGuard> {
+        lock::lock(&self.root.join("lock"), kind)
+    }
+
+    /// Starts a change: takes the exclusive lock until the writer is dropped.
+    pub fn write(&self) -> Result<StoreWriter<'_>> {
+        Ok(StoreWriter {
+            store: self,
+            _lock: self.lock(LockKind::Exclusive)?,
+        })
+    }
+
+    /// A new temporary file in the store's staging area, on the same file
+    /// system as the blobs so that it can be renamed into place.
+    pub fn temp_file(&self) -> Result<NamedTempFile> {
+        NamedTempFile::new_in(self.root.join("tmp"))
+            .context("cannot create a file in the store's tmp/")
+    }
+
+    /// A new temporary directory in the staging area.
+    pub fn temp_dir(&self) -> Result<tempfile::TempDir> {
+        tempfile::tempdir_in(self.root.join("tmp"))
+            .context("cannot create a directory in the store's tmp/")
+    }
+
+    /// The path of a blob.
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.root.join("blobs/sha256").join(digest::hex(digest))
+    }
+
+    /// Whether a blob is present.
+    pub fn has_blob(&self, digest: &Digest) -> bool {
+        self.blob_path(digest).is_file()
+    }
+
+    /// Reads a (small) blob and checks it against its digest.
+    pub fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>> {
+        let path = self.blob_path(digest);
+        let bytes =
+            fs::read(&path).with_context(|| format!("blob {digest} is missing from the store"))?;
+        let actual = digest::sha256(&bytes);
+        if actual != *digest {
+            bail!("blob {digest} is corrupt: its content hashes to {actual}");
+        }
+        Ok(bytes)
+    }
+
+    /// Every tag in the store.
+    pub fn tags(&self) -> Result<Vec<ImageEntry>> {
+        index::read(self).map(|index| index::tagged_images(&index))
+    }
+
+    /// Finds an image by `name[:tag]`, `name@sha256:…`, or (a prefix of)
+    /// its ID, as `docker run` does.
+    pub fn resolve(&self, reference: &str) -> Result<Image> {
+        let _lock = self.lock(LockKind::Shared)?;
+        let id = self.resolve_id(reference)?;
+        self.load_image(&id)
+    }
+
+    /// The image ID a reference names.
+    pub fn resolve_id(&self, reference: &str) -> Result<Digest> {
+        let tags = self.tags()?;
+        if let Ok(parsed) = reference.parse::<ImageRef>() {
+            let found = match (parsed.digest(), parsed.tagged_name()) {
+                (Some(digest), _) => (tags.iter().any(|t| &t.id == digest)
+                    || self.has_blob(digest))
+                .then(|| digest.clone()),
+                (None, Some(name)) => tags
+                    .iter()
+                    .find(|t| t.name.as_deref() == Some(name.as_str()))
+                    .map(|t| t.id.clone()),
+                (None, None) => None,
+            };
+            if let Some(id) = found {
+                return Ok(id);
+            }
+        }
+        // An image ID, or a prefix of one.
+        let hex = reference.strip_prefix("sha256:").unwrap_or(reference);
+        if hex.len() >= 4 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let hex = hex.to_ascii_lowercase();
+            let mut ids: Vec<&Digest> = tags
+                .iter()
+                .map(|t| &t.id)
+                .filter(|id| digest::hex(id).starts_with(&hex))
+                .collect();
+            ids.dedup();
+            match ids.len() {
+                1 => return Ok(ids[0].clone()),
+                0 => {}
+                n => return Err(LookupError::Ambiguous(reference.to_owned(), n).into()),
+            }
+        }
+        Err(LookupError::NotFound(reference.to_owned()).into())
+    }
+
+    /// Loads the image whose manifest has digest `id`.
+    pub fn load_image(&self, id: &Digest) -> Result<Image> {
+        let manifest_bytes = self.read_blob(id)?;
+        let manifest: ImageManifest = serde_json::from_slice(&manifest_bytes)
+            .with_context(|| format!("manifest {id} is not a valid OCI image manifest"))?;
+        let config_bytes = self.read_blob(manifest.config().digest())?;
+        let config: ImageConfiguration =
+            serde_json::from_slice(&config_bytes).with_context(|| {
+                format!("config of image {id} is not a valid OCI image configuration")
+            })?;
+        Ok(Image {
+            id: id.clone(),
+            manifest_size: manifest_bytes.len() as u64,
+            manifest,
+            config,
+        })
+    }
+
+    /// Writes `bytes` to `relative` (inside the store) via a temporary file
+    /// and a rename, so readers see the old or the new content, never a mix.
+    fn write_atomically(&self, relative: &Path, bytes: &[u8]) -> Result<()> {
+        let target = self.root.join(relative);
+        let mut temp = self.temp_file()?;
+        temp.write_all(bytes)?;
+        temp.as_file().sync_all()?;
+        temp.persist(&target)
+            .with_context(|| format!("cannot replace {}", target.display()))?;
+        sync_dir(target.parent().unwrap_or(&self.root));
+        Ok(())
+    }
+}
+
+/// A change in progress: holds the store's exclusive lock.
+pub struct StoreWriter<'s> {
+    store: &'s Store,
+    _lock: LockGuard,
+}
+
+/// What a garbage collection removed.
+#[derive(Debug, Default)]
+pub struct GcReport {
+    /// Blobs deleted.
+    pub blobs: Vec<Digest>,
+    /// Bytes those blobs took.
+    pub bytes: u64,
+    /// Unpacked trees deleted.
+    pub trees: usize,
+}
+
+impl StoreWriter<'_> {
+    /// The store being changed.
+    pub fn store(&self) -> &Store {
+        self.store
+    }
+
+    /// Adds a blob from memory; returns its digest.
+    pub fn put_blob(&self, bytes: &[u8]) -> Result<Digest> {
+        let digest = digest::sha256(bytes);
+        if !self.store.has_blob(&digest) {
+            let mut temp = self.store.temp_file()?;
+            temp.write_all(bytes)?;
+            self.put_blob_file(temp, &digest)?;
+        }
+        Ok(digest)
+    }
+
+    /// Moves a finished temporary file into place as blob `digest`. The
+    /// caller computed the digest while writing the file.
+    pub fn put_blob_file(&self, temp: NamedTempFile, digest: &Digest) -> Result<()> {
+        let target = self.store.blob_path(digest);
+        if target.is_file() {
+            return Ok(()); // content-addressed: the same bytes are there
+        }
+        temp.as_file().sync_all()?;
+        temp.persist(&target)
+            .with_context(|| format!("cannot store blob {digest}"))?;
+        sync_dir(target.parent().unwrap_or(self.store.root()));
+        Ok(())
+    }
+
+    /// Points tag `name` (`repository:tag`) at image `manifest`.
+    pub fn tag(&self, name: &str, manifest: &Descriptor) -> Result<()> {
+        let mut index = index::read(self.store)?;
+        index::set_tag(&mut index, name, manifest, SystemTime::now());
+        index::write(self.store, &index)
+    }
+
+    /// Keeps an image that has no tag (built without `-t`).
+    pub fn keep_untagged(&self, manifest: &Descriptor) -> Result<()> {
+        let mut index = index::read(self.store)?;
+        index::keep_untagged(&mut index, manifest, SystemTime::now());
+        index::write(self.store, &index)
+    }
+
+    /// Forgets image `id` and all its tags; returns the tags it had.
+    pub fn remove_image(&self, id: &Digest) -> Result<Vec<String>> {
+        let mut index = index::read(self.store)?;
+        let names = index::remove_image(&mut index, id);
+        index::write(self.store, &index)?;
+        Ok(names)
+    }
+
+    /// Removes tag `name`; returns the image it pointed at.
+    pub fn untag(&self, name: &str) -> Result<Option<Digest>> {
+        let mut index = index::read(self.store)?;
+        let removed = index::remove_tag(&mut index, name);
+        if removed.is_some() {
+            index::write(self.store, &index)?;
+        }
+        Ok(removed)
+    }
+
+    /// Deletes blobs and unpacked trees that no tag reaches, and staging
+    /// leftovers older than a day. Trees in use by a running guest are kept.
+    pub fn collect_garbage(&self) -> Result<GcReport> {
+        let mut report = GcReport::default();
+        let mut live_blobs: HashSet<String> = HashSet::new();
+        let mut live_trees: HashSet<String> = HashSet::new();
+        for tag in self.store.tags()? {
+            live_blobs.insert(digest::hex(&tag.id).to_owned());
+            let Ok(image) = self.store.load_image(&tag.id) else {
+                continue; // keep what we cannot read; `system check` reports it
+            };
+            live_blobs.insert(digest::hex(image.manifest.config().digest()).to_owned());
+            for layer in image.layers() {
+                live_blobs.insert(digest::hex(layer.digest()).to_owned());
+            }
+            if let Ok(chain) = image.chain_id() {
+                live_trees.insert(rootfs::tree_name(chain.as_ref()));
+            }
+        }
+        let blobs = self.store.root.join("blobs/sha256");
+        for entry in
+            fs::read_dir(&blobs).with_context(|| format!("cannot list {}", blobs.display()))?
+        {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if live_blobs.contains(&name) {
+                continue;
+            }
+            let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+            fs::remove_file(entry.path()).with_context(|| format!("cannot remove blob {name}"))?;
+            if let Ok(d) = digest::parse_sha256(&format!("sha256:{name}")) {
+                report.blobs.push(d);
+            }
+            report.bytes += size;
+        }
+        report.trees = rootfs::remove_unused(self.store, &live_trees)?;
+        remove_stale(&self.store.root.join("tmp"), Duration::from_secs(24 * 3600));
+        Ok(report)
+    }
+
+    /// Unpacks an image's file tree if it is not unpacked yet.
+    pub fn unpack(&self, image: &Image) -> Result<()> {
+        rootfs::materialize(self.store, image)
+    }
+}
+
+/// Makes a rename durable on file systems that need it.
+#[cfg(unix)]
+fn sync_dir(dir: &Path) {
+    if let Ok(handle) = fs::File::open(dir) {
+        let _ = handle.sync_all();
+    }
+}
+
+/// Windows makes renames durable without syncing the directory.
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) {}
+
+fn remove_stale(dir: &Path, age: Duration) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|elapsed| elapsed > age);
+        if old {
+            let path = entry.path();
+            let _ = if path.is_dir() {
+                fs::remove_dir_all(&path)
+            } else {
+                fs::remove_file(&path)
+            };
+        }
+    }
+}

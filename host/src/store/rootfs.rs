@@ -1,0 +1,237 @@
+//! Unpacked image file trees: the read-only `/` a guest sees.
+//!
+//! A tree is named by the chain ID of its layer stack, so images that share
+//! layers share a tree. A new tree starts as a hard-linked copy of the
+//! longest already-unpacked prefix of its stack, then gets the remaining
+//! layers applied; it appears by an atomic rename. Each tree has a lock
+//! file that running guests hold shared, so garbage collection never pulls
+//! a tree from under a guest.
+
+use std::collections::HashSet;
+use std::fs;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail, ensure};
+use cap_std::fs::Dir;
+use flate2::read::GzDecoder;
+use oci_spec::image::{Digest, MediaType};
+
+use super::lock::{self, LockGuard, LockKind};
+use super::{Store, StoreWriter};
+use crate::digest::{self, HashingReader};
+use crate::image::{Image, chain_ids};
+use crate::layer::{ModuleIndex, apply_layer};
+
+const TREE: &str = "tree";
+const MODULES: &str = "modules.json";
+const IN_USE: &str = "lock";
+
+/// An unpacked image tree, held for the lifetime of a run.
+#[derive(Debug)]
+pub struct Rootfs {
+    tree: PathBuf,
+    modules: ModuleIndex,
+    _in_use: LockGuard,
+}
+
+impl Rootfs {
+    /// The directory holding the image's `/`.
+    pub fn tree(&self) -> &Path {
+        &self.tree
+    }
+
+    /// The digest of the Wasm binary at `guest_path`, recorded at unpack
+    /// time, so that a run need not hash it again.
+    pub fn module_digest(&self, guest_path: &str) -> Option<&Digest> {
+        self.modules.get(guest_path)
+    }
+}
+
+impl Store {
+    /// Opens an image's file tree for a run, unpacking it first if needed.
+    /// The tree stays on disk at least as long as the returned handle.
+    pub fn open_rootfs(&self, image: &Image) -> Result<Rootfs> {
+        let dir = self
+            .root()
+            .join("rootfs")
+            .join(tree_name(image.chain_id()?.as_ref()));
+        {
+            let _shared = self.lock(LockKind::Shared)?;
+            if dir.is_dir() {
+                return open(&dir);
+            }
+        }
+        let writer = self.write()?;
+        writer.unpack(image)?;
+        open(&dir)
+    }
+}
+
+fn open(dir: &Path) -> Result<Rootfs> {
+    let in_use = lock::lock(&dir.join(IN_USE), LockKind::Shared)?;
+    let modules_path = dir.join(MODULES);
+    let modules = serde_json::from_slice(
+        &fs::read(&modules_path)
+            .with_context(|| format!("cannot read {}", modules_path.display()))?,
+    )
+    .with_context(|| format!("{} is corrupt", modules_path.display()))?;
+    Ok(Rootfs {
+        tree: dir.join(TREE),
+        modules,
+        _in_use: in_use,
+    })
+}
+
+/// The directory name of the tree for a layer stack.
+pub(super) fn tree_name(chain_id: Option<&Digest>) -> String {
+    chain_id.map_or_else(|| "empty".to_owned(), |d| digest::hex(d).to_owned())
+}
+
+/// Unpacks `image`'s tree unless it exists. Needs the exclusive lock, which
+/// the writer holds.
+pub(super) fn materialize(store: &Store, image: &Image) -> Result<()> {
+    let diff_ids = image.diff_ids()?;
+    let layers = image.layers();
+    ensure!(
+        diff_ids.len() == layers.len(),
+        "image {} is inconsistent: {} layers but {} diff IDs",
+        image.id,
+        layers.len(),
+        diff_ids.len()
+    );
+    let chains = chain_ids(&diff_ids);
+    let rootfs = store.root().join("rootfs");
+    let target = rootfs.join(tree_name(chains.last()));
+    if target.is_dir() {
+        return Ok(());
+    }
+
+    let staging = store.temp_dir()?;
+    let tree_path = staging.path().join(TREE);
+    fs::create_dir(&tree_path)?;
+    let tree = Dir::open_ambient_dir(&tree_path, cap_std::ambient_authority())?;
+
+    // Start from the longest prefix of the stack that is already unpacked.
+    let base = (0..chains.len().saturating_sub(1))
+        .rev()
+        .find(|&k| rootfs.join(tree_name(Some(&chains[k]))).is_dir());
+    let mut modules = ModuleIndex::new();
+    if let Some(k) = base {
+        let source = rootfs.join(tree_name(Some(&chains[k])));
+        let source_tree = Dir::open_ambient_dir(source.join(TREE), cap_std::ambient_authority())?;
+        clone_tree(&source_tree, &tree, Path::new(""))
+            .with_context(|| format!("cannot copy the unpacked tree {}", source.display()))?;
+        modules = serde_json::from_slice(&fs::read(source.join(MODULES))?)?;
+    }
+
+    let first = base.map_or(0, |k| k + 1);
+    for (layer, diff_id) in layers.iter().zip(&diff_ids).skip(first) {
+        let path = store.blob_path(layer.digest());
+        let file = fs::File::open(&path)
+            .with_context(|| format!("layer {} is missing from the store", layer.digest()))?;
+        let mut compressed = HashingReader::new(io::BufReader::new(file));
+        let uncompressed_digest = {
+            let mut uncompressed: HashingReader<Box<dyn Read + '_>> = match layer.media_type() {
+                MediaType::ImageLayer => HashingReader::new(Box::new(&mut compressed)),
+                _ => HashingReader::new(Box::new(GzDecoder::new(&mut compressed))),
+            };
+            apply_layer(&mut uncompressed, &tree, &mut modules)
+                .with_context(|| format!("cannot unpack layer {}", layer.digest()))?;
+            io::copy(&mut uncompressed, &mut io::sink())
+                .with_context(|| format!("cannot read layer {}", layer.digest()))?;
+            uncompressed.finish().0
+        };
+        io::copy(&mut compressed, &mut io::sink())?;
+        let (actual, _) = compressed.finish();
+        if &actual != layer.digest() {
+            bail!(
+                "layer {} is corrupt: its content hashes to {actual}",
+                layer.digest()
+            );
+        }
+        if &uncompressed_digest != diff_id {
+            bail!(
+                "layer {} does not match the image config: it unpacks to {uncompressed_digest}, not {diff_id}",
+                layer.digest()
+            );
+        }
+    }
+
+    fs::write(staging.path().join(MODULES), serde_json::to_vec(&modules)?)?;
+    fs::File::create(staging.path().join(IN_USE))?;
+    drop(tree);
+    let staged = staging.keep();
+    if let Err(e) = fs::rename(&staged, &target) {
+        let _ = fs::remove_dir_all(&staged);
+        return Err(e)
+            .with_context(|| format!("cannot move the unpacked tree to {}", target.display()));
+    }
+    Ok(())
+}
+
+/// Copies a tree by hard-linking its files (copying where links fail) and
+/// recreating its directories and symlinks. Never follows a symlink.
+fn clone_tree(source: &Dir, target: &Dir, relative: &Path) -> io::Result<()> {
+    let listing = if relative.as_os_str().is_empty() {
+        source.entries()?
+    } else {
+        source.read_dir(relative)?
+    };
+    for entry in listing {
+        let entry = entry?;
+        let path = relative.join(entry.file_name());
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            target.create_dir(&path)?;
+            clone_tree(source, target, &path)?;
+        } else if kind.is_symlink() {
+            let link = source.read_link_contents(&path)?;
+            crate::layer::make_symlink(target, &link.to_string_lossy(), &path.to_string_lossy())?;
+        } else if source.hard_link(&path, target, &path).is_err() {
+            let mut from = source.open(&path)?;
+            let mut to = target.create(&path)?;
+            io::copy(&mut from, &mut to)?;
+            target.set_permissions(&path, source.metadata(&path)?.permissions())?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes trees no tag reaches and no guest holds; returns how many.
+pub(super) fn remove_unused(store: &Store, live: &HashSet<String>) -> Result<usize> {
+    let rootfs = store.root().join("rootfs");
+    let mut removed = 0;
+    for entry in
+        fs::read_dir(&rootfs).with_context(|| format!("cannot list {}", rootfs.display()))?
+    {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if live.contains(&name) {
+            continue;
+        }
+        let path = entry.path();
+        // A running guest holds the lock shared: keep its tree for now. No
+        // new run can start on it meanwhile, since runs take the store lock
+        // that this writer holds.
+        match lock::try_lock_exclusive(&path.join(IN_USE))? {
+            Some(guard) => drop(guard),
+            None => continue,
+        }
+        fs::remove_dir_all(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+        removed += 1;
+    }
+    Ok(removed)
+}
+
+impl StoreWriter<'_> {
+    /// Where the tree of `image` lives once unpacked.
+    pub fn tree_path(&self, image: &Image) -> Result<PathBuf> {
+        Ok(self
+            .store()
+            .root()
+            .join("rootfs")
+            .join(tree_name(image.chain_id()?.as_ref()))
+            .join(TREE))
+    }
+}
