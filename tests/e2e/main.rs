@@ -1,1 +1,11 @@
+//! End-to-end tests: the real `wharf` binary, real Wasm guests built by the
+//! scripts in `guest-examples/`, a real store on disk.
 
+mod build;
+mod errors;
+mod guests;
+mod images;
+mod run;
+mod store;
+mod support;
+mod walkthrough;

@@ -64,8 +64,8 @@ fn describe(store: &Store, image: &Image) -> Result<Value> {
         "Size": image.size(),
         "Config": {
             "Env": config.env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
-            "Entrypoint": config.entrypoint,
-            "Cmd": config.cmd,
+            "Entrypoint": image.config.config().as_ref().and_then(|c| c.entrypoint().clone()),
+            "Cmd": image.config.config().as_ref().and_then(|c| c.cmd().clone()),
             "WorkingDir": config.workdir,
             "Labels": config.labels,
             "Limits": config.limits()?,

@@ -12,6 +12,7 @@ use crate::runtime::{Exit, Mount, Program, RunSpec, Runtime};
 
 /// Run an image (or a .wasm file) in a sandbox.
 #[derive(Debug, Args)]
+#[command(override_usage = "wharf run [OPTIONS] IMAGE [ARGS]...")]
 pub struct RunCommand {
     /// Set an environment variable; KEY alone copies the host's value.
     #[arg(short = 'e', long = "env", value_name = "KEY[=VALUE]")]
@@ -46,17 +47,16 @@ pub struct RunCommand {
     #[arg(short, long)]
     tty: bool,
 
-    /// An image (NAME[:TAG], NAME@DIGEST, ID) or a path to a .wasm file.
-    #[arg(value_name = "IMAGE")]
-    image: String,
-
-    /// Arguments that replace the image's cmd.
+    /// An image (NAME[:TAG], NAME@DIGEST, ID) or a path to a .wasm file,
+    /// then the arguments that replace the image's cmd. Everything after
+    /// IMAGE goes to the guest, `--help` included.
     #[arg(
-        value_name = "ARGS",
-        trailing_var_arg = true,
-        allow_hyphen_values = true
+        value_name = "IMAGE [ARGS]",
+        required = true,
+        num_args = 1..,
+        trailing_var_arg = true
     )]
-    args: Vec<String>,
+    command: Vec<String>,
 }
 
 impl RunCommand {
@@ -78,6 +78,9 @@ impl RunCommand {
     }
 
     fn run(self) -> Result<Exit> {
+        let mut command = self.command.into_iter();
+        let image = command.next().expect("clap requires IMAGE");
+        let args: Vec<String> = command.collect();
         let mut vars: Vec<EnvVar> = Vec::new();
         for file in &self.env_files {
             vars.extend(env::read_env_file(file)?);
@@ -90,14 +93,14 @@ impl RunCommand {
             .iter()
             .map(|v| parse_volume(v))
             .collect::<Result<Vec<_>>>()?;
-        let program = if is_module_path(&self.image) {
-            Program::Module(PathBuf::from(&self.image))
+        let program = if is_module_path(&image) {
+            Program::Module(PathBuf::from(&image))
         } else {
-            Program::Image(self.image.clone())
+            Program::Image(image)
         };
         let spec = RunSpec {
             program,
-            args: self.args,
+            args,
             entrypoint: self
                 .entrypoint
                 .map(|e| if e.is_empty() { Vec::new() } else { vec![e] }),

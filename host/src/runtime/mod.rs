@@ -379,6 +379,14 @@ impl Prepared {
             Compiled::Module(module) => {
                 let mut linker: Linker<WasiP1Ctx> = Linker::new(engine.engine());
                 wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |ctx| ctx)?;
+                // wasmtime-wasi refuses exit statuses from 126 up; Docker
+                // passes every status through, and so does wharf.
+                linker.allow_shadowing(true);
+                linker.func_wrap(
+                    "wasi_snapshot_preview1",
+                    "proc_exit",
+                    |status: i32| -> wasmtime::Result<()> { Err(I32Exit(status).into()) },
+                )?;
                 let mut store = WasmStore::new(engine.engine(), self.wasi()?.build_p1());
                 let missing: Vec<String> = module
                     .imports()

