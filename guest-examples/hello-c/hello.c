@@ -11,6 +11,10 @@
  *   --mkdir DIR         create a directory
  *   --exit N            exit with status N
  *   --trap              execute an unreachable instruction
+ *   --sleep SECONDS     sleep (blocking in the host)
+ *   --spin              compute for ever
+ *   --alloc MIB         allocate and touch MIB mebibytes, one at a time
+ *   --flood MIB         write MIB mebibytes to stdout
  *   --quiet             skip the greeting, arguments and environment
  * Every failure is reported on stderr with errno's text, and the program
  * goes on; the exit status is 1 if anything failed.
@@ -79,6 +83,30 @@ static void put(const char *path, const char *text, const char *mode) {
     if (fprintf(file, "%s\n", text) < 0 || fclose(file) != 0) fail("cannot write", path);
 }
 
+static char *volatile blocks[4096];
+
+static void alloc(long mib) {
+    long total = 0;
+    for (long i = 0; i < mib && i < 4096; i++) {
+        blocks[i] = malloc(1 << 20);
+        if (!blocks[i]) {
+            fprintf(stderr, "hello: out of memory after %ld MiB\n", i);
+            failed = 1;
+            return;
+        }
+        memset(blocks[i], (int)i, 1 << 20);
+        total += blocks[i][i % (1 << 20)];
+    }
+    printf("allocated %ld MiB (checksum %ld)\n", mib, total);
+}
+
+static void flood(long mib) {
+    static char line[1024];
+    memset(line, 'x', sizeof line - 1);
+    line[sizeof line - 1] = '\n';
+    for (long i = 0; i < mib * 1024; i++) fwrite(line, 1, sizeof line, stdout);
+}
+
 int main(int argc, char **argv) {
     int quiet = 0;
     for (int i = 1; i < argc; i++)
@@ -113,6 +141,17 @@ int main(int argc, char **argv) {
         } else if (strcmp(opt, "--trap") == 0) {
             fflush(stdout);
             __builtin_trap();
+        } else if (strcmp(opt, "--sleep") == 0 && has1) {
+            fflush(stdout);
+            sleep((unsigned)atoi(argv[++i]));
+        } else if (strcmp(opt, "--spin") == 0) {
+            fflush(stdout);
+            for (volatile unsigned long n = 0;; n++) {
+            }
+        } else if (strcmp(opt, "--alloc") == 0 && has1) {
+            alloc(atol(argv[++i]));
+        } else if (strcmp(opt, "--flood") == 0 && has1) {
+            flood(atol(argv[++i]));
         }
     }
     return failed;

@@ -14,6 +14,13 @@ pub const WHARF_ERROR: i32 = 125;
 pub const NOT_RUNNABLE: i32 = 126;
 /// The command was not found in the image's `PATH`. Docker: 127.
 pub const NOT_FOUND: i32 = 127;
+/// The guest ran past its timeout, as `timeout(1)` reports.
+pub const TIMEOUT: i32 = 124;
+/// The guest exceeded its memory limit: 137 (128 + SIGKILL), what Docker
+/// reports for a container killed for memory.
+pub const MEMORY_LIMIT: i32 = 137;
+/// The guest used up its fuel: 152 (128 + SIGXCPU, the CPU-time limit).
+pub const FUEL_EXHAUSTED: i32 = 152;
 /// The guest trapped (unreachable, out-of-bounds access, stack overflow…):
 /// 134 (128 + SIGABRT) on Unix, 3 (abort) on Windows, as wasmtime does.
 pub const TRAP: i32 = if cfg!(windows) { 3 } else { 134 };

@@ -3,8 +3,11 @@
 
 mod build;
 mod errors;
+mod escape;
 mod guests;
+mod hostile;
 mod images;
+mod limits;
 mod run;
 mod store;
 mod support;

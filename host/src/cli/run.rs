@@ -1,14 +1,21 @@
 //! The module that implements the `wharf run` command.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Result, bail};
 use clap::Args;
 
 use crate::exit;
 use crate::guest_path;
+use crate::manifest::Limits;
 use crate::runtime::env::{self, EnvVar};
-use crate::runtime::{Exit, Mount, Program, RunSpec, Runtime};
+use crate::runtime::{Exit, LimitHit, Mount, Program, RunSpec, Runtime};
+use crate::units::{self, ByteSize};
+
+/// How long a guest stuck in a blocking host call (a sleep, a read) may
+/// outlive its timeout before wharf ends the whole process.
+const TIMEOUT_GRACE: Duration = Duration::from_secs(1);
 
 /// Run an image (or a .wasm file) in a sandbox.
 #[derive(Debug, Args)]
@@ -33,6 +40,21 @@ pub struct RunCommand {
     /// Run this command instead of the image's entrypoint (drops its cmd).
     #[arg(long, value_name = "CMD")]
     entrypoint: Option<String>,
+
+    /// Memory limit for the guest's linear memories and tables (e.g. 256MiB;
+    /// default: the image's, else 2GiB).
+    #[arg(short = 'm', long, value_name = "SIZE", value_parser = parse_size)]
+    memory: Option<u64>,
+
+    /// Stop the guest after this long (e.g. 30s, 500ms; default: the
+    /// image's, else none).
+    #[arg(long, value_name = "DURATION", value_parser = units::parse_duration)]
+    timeout: Option<Duration>,
+
+    /// Stop the guest after this much fuel, about one unit per Wasm
+    /// instruction (default: the image's, else unlimited).
+    #[arg(long, value_name = "N")]
+    fuel: Option<u64>,
 
     /// Accepted for Docker compatibility: a run never leaves anything behind.
     #[arg(long)]
@@ -63,10 +85,11 @@ impl RunCommand {
     /// Runs the guest; returns wharf's exit status.
     pub fn execute(self) -> i32 {
         match self.run() {
-            Ok(Exit::Code(code)) => code,
-            Ok(exit @ Exit::Trap(_)) => {
-                if let Exit::Trap(message) = &exit {
-                    eprintln!("wharf: the guest trapped: {message}");
+            Ok(exit) => {
+                match &exit {
+                    Exit::Code(_) => {}
+                    Exit::Trap(message) => eprintln!("wharf: the guest trapped: {message}"),
+                    Exit::Limit(hit) => eprintln!("wharf: {hit}"),
                 }
                 exit.code()
             }
@@ -107,6 +130,11 @@ impl RunCommand {
             env: vars,
             mounts,
             workdir: self.workdir,
+            limits: Limits {
+                memory: self.memory,
+                timeout: self.timeout,
+                fuel: self.fuel,
+            },
         };
         let runtime = match &spec.program {
             Program::Image(_) => Runtime::new(&super::open_store()?)?,
@@ -117,8 +145,35 @@ impl RunCommand {
                 Err(_) => Runtime::without_store()?,
             },
         };
-        runtime.run(&spec)
+        let prepared = runtime.prepare(&spec)?;
+        for warning in prepared.warnings() {
+            eprintln!("wharf: warning: {warning}");
+        }
+        if let Some(limit) = prepared.limits().timeout {
+            watchdog(limit);
+        }
+        prepared.start()
     }
+}
+
+/// Epoch interruption stops a guest that computes; one blocked in a host
+/// call (sleeping, reading a pipe) only notices when the call returns. For
+/// that case the command ends the process itself, shortly after the
+/// timeout.
+fn watchdog(limit: Duration) {
+    std::thread::Builder::new()
+        .name("wharf-watchdog".into())
+        .spawn(move || {
+            std::thread::sleep(limit + TIMEOUT_GRACE);
+            let hit = LimitHit::Timeout { limit };
+            eprintln!("wharf: {hit}");
+            std::process::exit(hit.code());
+        })
+        .expect("cannot start the watchdog thread");
+}
+
+fn parse_size(text: &str) -> Result<u64, String> {
+    text.parse::<ByteSize>().map(|size| size.0)
 }
 
 /// A `.wasm` (or `.wat`-free) path on the host rather than an image name.

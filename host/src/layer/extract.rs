@@ -31,9 +31,19 @@ pub type ModuleIndex = BTreeMap<String, Digest>;
 /// OCI rules for whiteouts, and records the Wasm binaries it writes in
 /// `modules`.
 pub fn apply_layer(tar_stream: impl Read, root: &Dir, modules: &mut ModuleIndex) -> Result<()> {
+    apply_layer_limited(tar_stream, root, modules, MAX_LAYER_BYTES)
+}
+
+fn apply_layer_limited(
+    tar_stream: impl Read,
+    root: &Dir,
+    modules: &mut ModuleIndex,
+    max_bytes: u64,
+) -> Result<()> {
     let mut archive = tar::Archive::new(LimitedReader {
         inner: tar_stream,
-        remaining: MAX_LAYER_BYTES,
+        remaining: max_bytes,
+        limit: max_bytes,
     });
     let mut written_here: HashSet<String> = HashSet::new();
     for entry in archive.entries().context("cannot read the layer archive")? {
@@ -320,6 +330,7 @@ pub(crate) fn make_symlink(root: &Dir, target: &str, path: &str) -> io::Result<(
 struct LimitedReader<R> {
     inner: R,
     remaining: u64,
+    limit: u64,
 }
 
 impl<R: Read> Read for LimitedReader<R> {
@@ -328,7 +339,7 @@ impl<R: Read> Read for LimitedReader<R> {
         if n as u64 > self.remaining {
             return Err(io::Error::other(format!(
                 "the layer expands to more than {} bytes; refusing it as a decompression bomb",
-                MAX_LAYER_BYTES
+                self.limit
             )));
         }
         self.remaining -= n as u64;
@@ -454,6 +465,34 @@ mod tests {
         let (_dir, result) = extract(&archive);
         assert!(result.is_err());
         assert!(std::fs::read_dir(&target).unwrap().next().is_none());
+    }
+
+    #[test]
+    fn a_decompression_bomb_is_refused_with_a_clear_error() {
+        // 64 MiB of zeros compress to about 64 KiB; the limit here is 1 MiB.
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        let mut archive = tar::Builder::new(&mut gz);
+        let mut h = tar::Header::new_gnu();
+        h.set_size(64 << 20);
+        h.set_mode(0o644);
+        h.set_entry_type(EntryType::Regular);
+        archive
+            .append_data(&mut h, "zeros", io::repeat(0).take(64 << 20))
+            .unwrap();
+        archive.finish().unwrap();
+        drop(archive);
+        let bomb = gz.finish().unwrap();
+        assert!(bomb.len() < 1 << 20);
+        let dir = tempfile::tempdir().unwrap();
+        let root = Dir::open_ambient_dir(dir.path(), cap_std::ambient_authority()).unwrap();
+        let err = apply_layer_limited(
+            flate2::read::GzDecoder::new(&bomb[..]),
+            &root,
+            &mut ModuleIndex::new(),
+            1 << 20,
+        )
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("decompression bomb"), "{err:#}");
     }
 
     #[test]

@@ -46,10 +46,14 @@ struct ArtifactCache {
 
 impl GuestEngine {
     /// An engine whose artifacts are cached under `store_root` (no cache
-    /// when `None`).
-    pub fn new(store_root: Option<&Path>) -> Result<Self> {
+    /// when `None`); `fuel` makes it count fuel.
+    pub fn new(store_root: Option<&Path>, fuel: bool) -> Result<Self> {
         let mut config = Config::new();
         config.parallel_compilation(true);
+        // Timeouts interrupt guests through epochs: always compiled in, so
+        // that any run can be given one.
+        config.epoch_interruption(true);
+        config.consume_fuel(fuel);
         let engine = Engine::new(&config).map_err(|e| anyhow::anyhow!("{e:#}"))?;
         let cache = store_root.map(|root| ArtifactCache {
             dir: root.join("artifacts").join(engine_key(&engine)),

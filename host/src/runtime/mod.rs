@@ -21,8 +21,10 @@ mod command;
 mod engine;
 pub mod env;
 mod filesystem;
+pub mod limits;
 
 use std::path::PathBuf;
+use std::sync::OnceLock;
 
 use anyhow::{Context, Result, bail};
 use oci_spec::image::Digest;
@@ -34,12 +36,15 @@ use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, Wasi
 
 pub use engine::{Compiled, GuestEngine};
 pub use filesystem::{GuestFs, Mount, Preopen};
+pub use limits::{EffectiveLimits, LimitHit};
 
 use crate::digest;
 use crate::exit;
 use crate::guest_path;
 use crate::image::{DEFAULT_PATH, Image, RunConfig};
+use crate::manifest::Limits;
 use crate::store::{Rootfs, Store};
+use limits::{GuestLimiter, MemoryLimitExceeded, Ticker};
 
 /// What to run.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -66,6 +71,8 @@ pub struct RunSpec {
     pub mounts: Vec<Mount>,
     /// Working directory (absolute, or relative to the image's).
     pub workdir: Option<String>,
+    /// Limits that override the image's `[limits]`.
+    pub limits: Limits,
 }
 
 impl RunSpec {
@@ -78,6 +85,7 @@ impl RunSpec {
             env: Vec::new(),
             mounts: Vec::new(),
             workdir: None,
+            limits: Limits::default(),
         }
     }
 
@@ -107,6 +115,8 @@ pub enum Exit {
     Code(i32),
     /// It trapped; the message has the trap and the Wasm backtrace.
     Trap(String),
+    /// It ran into one of its limits and was stopped.
+    Limit(LimitHit),
 }
 
 impl Exit {
@@ -115,6 +125,7 @@ impl Exit {
         match self {
             Exit::Code(code) => *code,
             Exit::Trap(_) => exit::TRAP,
+            Exit::Limit(hit) => hit.code(),
         }
     }
 }
@@ -144,10 +155,13 @@ pub enum RunError {
     },
 }
 
-/// Runs guests; holds the engine and its compiled-module cache.
+/// Runs guests; holds the engines and their compiled-module cache.
 pub struct Runtime {
     store: Option<Store>,
     engine: GuestEngine,
+    /// Counting fuel changes the generated code, so runs with a fuel
+    /// budget use an engine (and compiled artifacts) of their own.
+    fuel_engine: OnceLock<GuestEngine>,
 }
 
 impl Runtime {
@@ -155,7 +169,8 @@ impl Runtime {
     pub fn new(store: &Store) -> Result<Self> {
         Ok(Self {
             store: Some(store.clone()),
-            engine: GuestEngine::new(Some(store.root()))?,
+            engine: GuestEngine::new(Some(store.root()), false)?,
+            fuel_engine: OnceLock::new(),
         })
     }
 
@@ -163,23 +178,36 @@ impl Runtime {
     pub fn without_store() -> Result<Self> {
         Ok(Self {
             store: None,
-            engine: GuestEngine::new(None)?,
+            engine: GuestEngine::new(None, false)?,
+            fuel_engine: OnceLock::new(),
         })
     }
 
-    /// The engine guests run on.
+    /// The engine guests run on (without fuel counting).
     pub fn engine(&self) -> &GuestEngine {
         &self.engine
     }
 
-    /// Runs a guest to completion. `Ok` carries how the guest ended (its
-    /// exit status or a trap); `Err` means it could not be started.
+    fn engine_for(&self, limits: &EffectiveLimits) -> Result<&GuestEngine> {
+        if limits.fuel.is_none() {
+            return Ok(&self.engine);
+        }
+        if let Some(engine) = self.fuel_engine.get() {
+            return Ok(engine);
+        }
+        let engine = GuestEngine::new(self.store.as_ref().map(Store::root), true)?;
+        Ok(self.fuel_engine.get_or_init(|| engine))
+    }
+
+    /// Runs a guest to completion, printing filesystem warnings on stderr.
+    /// `Ok` carries how the guest ended (its exit status, a trap, or a
+    /// limit); `Err` means it could not be started.
     pub fn run(&self, spec: &RunSpec) -> Result<Exit> {
         let prepared = self.prepare(spec)?;
-        for warning in prepared.fs.warnings() {
+        for warning in prepared.warnings() {
             eprintln!("wharf: warning: {warning}");
         }
-        prepared.execute(&self.engine)
+        prepared.start()
     }
 
     /// Compiles the program an image runs by default into the cache, so
@@ -208,7 +236,10 @@ impl Runtime {
         Ok(true)
     }
 
-    fn prepare(&self, spec: &RunSpec) -> Result<Prepared> {
+    /// Resolves, compiles and checks everything a run needs, without
+    /// starting the guest: the limits in force and any warnings can be
+    /// read before [`PreparedRun::start`].
+    pub fn prepare(&self, spec: &RunSpec) -> Result<PreparedRun<'_>> {
         let tmp = tempfile::Builder::new()
             .prefix("wharf-run-")
             .tempdir()
@@ -222,6 +253,8 @@ impl Runtime {
                 let image = store.resolve(reference)?;
                 image.check_platform()?;
                 let config = image.run_config();
+                let limits = EffectiveLimits::resolve(&spec.limits, &config.limits()?);
+                let engine = self.engine_for(&limits)?;
                 let rootfs = store.open_rootfs(&image)?;
                 let workdir = workdir(spec, &config);
                 let fs = GuestFs::plan(Some(rootfs.tree()), &spec.mounts, tmp.path(), &workdir)?;
@@ -234,19 +267,19 @@ impl Runtime {
                     .to_owned();
                 let program = command::locate(&fs, &argv[0], &path_var, &workdir)?;
                 let digest = module_digest(&fs, Some(&rootfs), &program)?;
-                let compiled = self
-                    .engine
-                    .load(&argv[0], &digest, || read_guest_file(&fs, &program))?;
+                let compiled = engine.load(&argv[0], &digest, || read_guest_file(&fs, &program))?;
                 let mut env = env;
                 if !env.iter().any(|(k, _)| k == "PATH") {
                     env.push(("PATH".into(), DEFAULT_PATH.into()));
                 }
-                Ok(Prepared {
+                Ok(PreparedRun {
+                    engine,
                     compiled,
                     argv,
                     env,
                     fs,
                     workdir,
+                    limits,
                     _tmp: tmp,
                     _rootfs: Some(rootfs),
                 })
@@ -255,11 +288,13 @@ impl Runtime {
                 if spec.entrypoint.is_some() {
                     bail!("--entrypoint needs an image; a .wasm file is its own entrypoint");
                 }
+                let limits = EffectiveLimits::resolve(&spec.limits, &Limits::default());
+                let engine = self.engine_for(&limits)?;
                 let bytes = std::fs::read(path)
                     .with_context(|| format!("cannot read {}", path.display()))?;
                 let digest = digest::sha256(&bytes);
                 let name = path.to_string_lossy().into_owned();
-                let compiled = self.engine.load(&name, &digest, || Ok(bytes))?;
+                let compiled = engine.load(&name, &digest, || Ok(bytes))?;
                 let workdir = guest_path::resolve("/", spec.workdir.as_deref().unwrap_or("/"));
                 let fs = GuestFs::plan(None, &spec.mounts, tmp.path(), &workdir)?;
                 let argv0 = path
@@ -268,12 +303,14 @@ impl Runtime {
                 let argv = std::iter::once(argv0)
                     .chain(spec.args.iter().cloned())
                     .collect();
-                Ok(Prepared {
+                Ok(PreparedRun {
+                    engine,
                     compiled,
                     argv,
                     env: env::merge(&[], &spec.env),
                     fs,
                     workdir,
+                    limits,
                     _tmp: tmp,
                     _rootfs: None,
                 })
@@ -312,21 +349,32 @@ fn read_guest_file(fs: &GuestFs, program: &str) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// A run, ready to start.
-struct Prepared {
+/// A run, ready to start: the program compiled, its filesystem, arguments,
+/// environment and limits decided.
+pub struct PreparedRun<'r> {
+    engine: &'r GuestEngine,
     compiled: Compiled,
     argv: Vec<String>,
     env: Vec<env::EnvVar>,
     fs: GuestFs,
     workdir: String,
+    limits: EffectiveLimits,
     _tmp: tempfile::TempDir,
     _rootfs: Option<Rootfs>,
 }
 
-/// Store data for components: the WASI context and its resource table.
+/// Store data for modules: the preview 1 context and the memory limiter.
+struct ModuleState {
+    wasi: WasiP1Ctx,
+    limiter: GuestLimiter,
+}
+
+/// Store data for components: the WASI context, its resource table and
+/// the memory limiter.
 struct ComponentState {
     ctx: WasiCtx,
     table: ResourceTable,
+    limiter: GuestLimiter,
 }
 
 impl WasiView for ComponentState {
@@ -338,7 +386,40 @@ impl WasiView for ComponentState {
     }
 }
 
-impl Prepared {
+impl PreparedRun<'_> {
+    /// The limits in force for this run.
+    pub fn limits(&self) -> &EffectiveLimits {
+        &self.limits
+    }
+
+    /// The argument vector the guest will see.
+    pub fn argv(&self) -> &[String] {
+        &self.argv
+    }
+
+    /// Things the user should know about this run's filesystem.
+    pub fn warnings(&self) -> &[String] {
+        self.fs.warnings()
+    }
+
+    /// Runs the guest to completion.
+    pub fn start(self) -> Result<Exit> {
+        let ticker = self
+            .limits
+            .timeout
+            .map(|limit| Ticker::start(self.engine.engine(), limit));
+        let result = self.execute();
+        let timed_out = ticker.as_ref().is_some_and(Ticker::fired);
+        drop(ticker);
+        let limits = self.limits;
+        result.map(|exit| match exit {
+            Exit::Trap(_) if timed_out => Exit::Limit(LimitHit::Timeout {
+                limit: limits.timeout.unwrap_or_default(),
+            }),
+            other => other,
+        })
+    }
+
     fn wasi(&self) -> Result<WasiCtxBuilder> {
         let mut builder = WasiCtxBuilder::new();
         builder
@@ -369,7 +450,25 @@ impl Prepared {
         Ok(builder)
     }
 
-    fn execute(self, engine: &GuestEngine) -> Result<Exit> {
+    /// Sets a store's limits: memory through the limiter, time through
+    /// the epoch deadline, fuel through the budget.
+    fn limit<T>(&self, store: &mut WasmStore<T>) -> Result<()> {
+        // Ticks beyond the current epoch: the ticker bumps the epoch once,
+        // when time is up; without a timeout the deadline is never reached.
+        store.set_epoch_deadline(if self.limits.timeout.is_some() {
+            1
+        } else {
+            u64::MAX
+        });
+        if let Some(fuel) = self.limits.fuel {
+            store.set_fuel(fuel)?;
+        }
+        Ok(())
+    }
+
+    fn execute(&self) -> Result<Exit> {
+        let engine = self.engine;
+        let limits = self.limits;
         let what = self.argv[0].clone();
         let not_runnable = |reason: String| RunError::NotRunnable {
             what: what.clone(),
@@ -377,8 +476,8 @@ impl Prepared {
         };
         match &self.compiled {
             Compiled::Module(module) => {
-                let mut linker: Linker<WasiP1Ctx> = Linker::new(engine.engine());
-                wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |ctx| ctx)?;
+                let mut linker: Linker<ModuleState> = Linker::new(engine.engine());
+                wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |state| &mut state.wasi)?;
                 // wasmtime-wasi refuses exit statuses from 126 up; Docker
                 // passes every status through, and so does wharf.
                 linker.allow_shadowing(true);
@@ -387,7 +486,13 @@ impl Prepared {
                     "proc_exit",
                     |status: i32| -> wasmtime::Result<()> { Err(I32Exit(status).into()) },
                 )?;
-                let mut store = WasmStore::new(engine.engine(), self.wasi()?.build_p1());
+                let state = ModuleState {
+                    wasi: self.wasi()?.build_p1(),
+                    limiter: GuestLimiter::new(limits.memory),
+                };
+                let mut store = WasmStore::new(engine.engine(), state);
+                store.limiter(|state| &mut state.limiter);
+                self.limit(&mut store)?;
                 let missing: Vec<String> = module
                     .imports()
                     .filter(|i| linker.get(&mut store, i.module(), i.name()).is_err())
@@ -400,9 +505,10 @@ impl Prepared {
                     ))
                     .into());
                 }
-                let instance = linker
-                    .instantiate(&mut store, module)
-                    .map_err(|e| not_runnable(format!("{e:#}")))?;
+                let instance = match linker.instantiate(&mut store, module) {
+                    Ok(instance) => instance,
+                    Err(e) => return instantiation_failure(e, &limits, not_runnable),
+                };
                 let start = match instance.get_typed_func::<(), ()>(&mut store, "_start") {
                     Ok(start) => start,
                     Err(_) => {
@@ -413,7 +519,7 @@ impl Prepared {
                         .into());
                     }
                 };
-                Ok(outcome(start.call(&mut store, ())))
+                Ok(outcome(start.call(&mut store, ()), &limits))
             }
             Compiled::Component(component) => {
                 let mut linker =
@@ -422,29 +528,57 @@ impl Prepared {
                 let state = ComponentState {
                     ctx: self.wasi()?.build(),
                     table: ResourceTable::new(),
+                    limiter: GuestLimiter::new(limits.memory),
                 };
                 let mut store = WasmStore::new(engine.engine(), state);
-                let command = Command::instantiate(&mut store, component, &linker)
-                    .map_err(|e| not_runnable(format!("{e:#}")))?;
+                store.limiter(|state| &mut state.limiter);
+                self.limit(&mut store)?;
+                let command = match Command::instantiate(&mut store, component, &linker) {
+                    Ok(command) => command,
+                    Err(e) => return instantiation_failure(e, &limits, not_runnable),
+                };
                 match command.wasi_cli_run().call_run(&mut store) {
                     Ok(Ok(())) => Ok(Exit::Code(0)),
                     Ok(Err(())) => Ok(Exit::Code(1)),
-                    Err(e) => Ok(outcome(Err(e))),
+                    Err(e) => Ok(outcome(Err(e), &limits)),
                 }
             }
         }
     }
 }
 
+/// An instantiation that failed: over the memory limit, or not runnable.
+fn instantiation_failure(
+    error: wasmtime::Error,
+    limits: &EffectiveLimits,
+    not_runnable: impl Fn(String) -> RunError,
+) -> Result<Exit> {
+    if error.downcast_ref::<MemoryLimitExceeded>().is_some() {
+        return Ok(Exit::Limit(LimitHit::Memory {
+            limit: limits.memory,
+        }));
+    }
+    Err(not_runnable(format!("{error:#}")).into())
+}
+
 /// Reads how a call into the guest ended.
-fn outcome(result: wasmtime::Result<()>) -> Exit {
+fn outcome(result: wasmtime::Result<()>, limits: &EffectiveLimits) -> Exit {
     let Err(error) = result else {
         return Exit::Code(0);
     };
     if let Some(I32Exit(code)) = error.downcast_ref::<I32Exit>() {
         return Exit::Code(*code);
     }
-    let what = match error.downcast_ref::<wasmtime::Trap>() {
+    if error.downcast_ref::<MemoryLimitExceeded>().is_some() {
+        return Exit::Limit(LimitHit::Memory {
+            limit: limits.memory,
+        });
+    }
+    let trap = error.downcast_ref::<wasmtime::Trap>();
+    if let (Some(wasmtime::Trap::OutOfFuel), Some(limit)) = (trap, limits.fuel) {
+        return Exit::Limit(LimitHit::Fuel { limit });
+    }
+    let what = match trap {
         Some(trap) => trap.to_string(),
         None => error.root_cause().to_string(),
     };

@@ -139,7 +139,7 @@ pub(super) fn materialize(store: &Store, image: &Image) -> Result<()> {
             apply_layer(&mut uncompressed, &tree, &mut modules)
                 .with_context(|| format!("cannot unpack layer {}", layer.digest()))?;
             io::copy(&mut uncompressed, &mut io::sink())
-                .with_context(|| format!("cannot read layer {}", layer.digest()))?;
+                .with_context(|| format!("layer {} is corrupt", layer.digest()))?;
             uncompressed.finish().0
         };
         io::copy(&mut compressed, &mut io::sink())?;
