@@ -6,7 +6,9 @@ CARGO  ?= cargo
 PYTHON ?= python3
 WHARF  := target/release/wharf
 
-.PHONY: all build demo test lint fmt clean python-runtime base-images test-deps
+FUZZ_SECONDS ?= 10
+
+.PHONY: all build demo test lint fmt clean python-runtime base-images test-deps fuzz fuzz-smoke
 
 all: build
 
@@ -35,6 +37,14 @@ test-deps:
 
 test: test-deps
 	$(CARGO) test --release --locked --workspace
+	$(MAKE) fuzz-smoke
+
+# Each fuzz target for FUZZ_SECONDS seconds; `make fuzz` runs 5 minutes each.
+fuzz-smoke:
+	sh fuzz/run.sh $(FUZZ_SECONDS)
+
+fuzz:
+	sh fuzz/run.sh 300
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -4,7 +4,17 @@
 #   clang, lld, wasi-libc, libclang-rt-dev-wasm32   the C guest
 #   rustc, libstd-rust-dev-wasm32                   the Rust guest (Debian's own rustc)
 #   python3 with pip                                fetching CPython for WASI
+#   cargo-fuzz (crates.io) and a nightly toolchain  the fuzz targets
 set -eu
+
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    echo "installing cargo-fuzz"
+    cargo install --locked cargo-fuzz
+fi
+if ! cargo +nightly --version >/dev/null 2>&1; then
+    echo "the fuzz targets need a nightly toolchain (rustup toolchain install nightly)" >&2
+    exit 1
+fi
 
 missing=""
 command -v clang >/dev/null 2>&1 || missing="$missing clang"

@@ -75,7 +75,11 @@ impl IgnoreRules {
     /// Whether `path` (relative to the context root, `/`-separated) is
     /// excluded.
     pub fn is_excluded(&self, path: &str) -> bool {
-        let path = path.trim_start_matches("./").trim_matches('/');
+        let path = clean(path);
+        if path.is_empty() {
+            return false; // the context root itself is never excluded
+        }
+        let path = path.as_str();
         let mut excluded = false;
         for rule in &self.rules {
             // An exclusion cannot change an excluded path, nor an exception
@@ -188,6 +192,16 @@ mod tests {
         assert!(!r.is_excluded("file10.txt"));
         assert!(r.is_excluded("a.bin"));
         assert!(!r.is_excluded("c.bin"));
+    }
+
+    #[test]
+    fn paths_are_cleaned_and_the_root_is_never_excluded() {
+        let r = rules("?\n");
+        assert!(!r.is_excluded("."));
+        assert!(!r.is_excluded(""));
+        assert!(r.is_excluded("./a/"));
+        assert!(r.is_excluded("a/./b"));
+        assert!(!r.is_excluded("./below"));
     }
 
     #[test]

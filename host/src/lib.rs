@@ -26,8 +26,10 @@
 pub mod build;
 #[macro_use]
 pub mod diagnostics;
+#[cfg(feature = "runtime")]
 pub mod cli;
 pub mod digest;
+#[cfg(feature = "runtime")]
 pub mod exit;
 pub mod guest_path;
 pub mod ignore;
@@ -35,6 +37,7 @@ pub mod image;
 pub mod layer;
 pub mod manifest;
 pub mod reference;
+#[cfg(feature = "runtime")]
 pub mod runtime;
 pub mod store;
 pub mod units;

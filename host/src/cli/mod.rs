@@ -6,6 +6,7 @@ mod images;
 mod inspect;
 mod rmi;
 mod run;
+mod system;
 mod tag;
 
 use clap::{Parser, Subcommand};
@@ -34,6 +35,7 @@ enum Command {
     Rmi(rmi::RmiCommand),
     Tag(tag::TagCommand),
     Inspect(inspect::InspectCommand),
+    System(system::SystemCommand),
 }
 
 /// Runs the command line and returns the process exit status.
@@ -58,6 +60,7 @@ pub fn main() -> i32 {
         Command::Rmi(command) => command.execute(),
         Command::Tag(command) => command.execute(),
         Command::Inspect(command) => command.execute(),
+        Command::System(command) => command.execute(),
     };
     match result {
         Ok(()) => 0,

@@ -62,6 +62,12 @@ impl GuestEngine {
         Ok(Self { engine, cache })
     }
 
+    /// The name of this engine's artifact directory: a hash of wasmtime's
+    /// compatibility key.
+    pub fn key(&self) -> String {
+        engine_key(&self.engine)
+    }
+
     /// The wasmtime engine.
     pub fn engine(&self) -> &Engine {
         &self.engine

@@ -17,6 +17,7 @@
 //! image visible. Writers hold the exclusive lock; lookups hold the shared
 //! one.
 
+mod check;
 mod index;
 mod lock;
 mod rootfs;
@@ -31,6 +32,7 @@ use anyhow::{Context, Result, bail};
 use oci_spec::image::{Descriptor, Digest, ImageConfiguration, ImageManifest};
 use tempfile::NamedTempFile;
 
+pub use check::CheckReport;
 pub use index::ImageEntry;
 pub use lock::{LockGuard, LockKind};
 pub use rootfs::Rootfs;
@@ -244,6 +246,21 @@ pub struct StoreWriter<'s> {
     _lock: LockGuard,
 }
 
+/// What `system prune` removed.
+#[derive(Debug, Default)]
+pub struct PruneReport {
+    /// Blobs deleted.
+    pub blobs: usize,
+    /// Unpacked trees deleted.
+    pub trees: usize,
+    /// Compiled artifacts deleted.
+    pub artifacts: usize,
+    /// Staging leftovers deleted.
+    pub leftovers: usize,
+    /// Bytes freed by blobs and artifacts.
+    pub bytes: u64,
+}
+
 /// What a garbage collection removed.
 #[derive(Debug, Default)]
 pub struct GcReport {
@@ -358,6 +375,48 @@ impl StoreWriter<'_> {
         Ok(report)
     }
 
+    /// Collects garbage, then also removes compiled artifacts that no
+    /// unpacked tree needs or that belong to engines not in `engines`, and
+    /// staging leftovers older than an hour.
+    pub fn prune(&self, engines: &[String]) -> Result<PruneReport> {
+        let gc = self.collect_garbage()?;
+        let mut report = PruneReport {
+            blobs: gc.blobs.len(),
+            trees: gc.trees,
+            bytes: gc.bytes,
+            ..PruneReport::default()
+        };
+        let mut needed: HashSet<String> = HashSet::new();
+        let trees = self.store.root.join("rootfs");
+        for entry in fs::read_dir(&trees)?.flatten() {
+            if let Ok(bytes) = fs::read(entry.path().join("modules.json"))
+                && let Ok(modules) = serde_json::from_slice::<crate::layer::ModuleIndex>(&bytes)
+            {
+                needed.extend(modules.values().map(|d| digest::hex(d).to_owned()));
+            }
+        }
+        let artifacts = self.store.root.join("artifacts");
+        for engine in fs::read_dir(&artifacts)?.flatten() {
+            let engine_name = engine.file_name().to_string_lossy().into_owned();
+            let keep_engine = engines.contains(&engine_name);
+            for artifact in fs::read_dir(engine.path())?.flatten() {
+                let name = artifact.file_name().to_string_lossy().into_owned();
+                let module = name.trim_end_matches(".cwasm");
+                if keep_engine && needed.contains(module) {
+                    continue;
+                }
+                report.bytes += artifact.metadata().map(|m| m.len()).unwrap_or(0);
+                fs::remove_file(artifact.path())?;
+                report.artifacts += 1;
+            }
+            if !keep_engine {
+                let _ = fs::remove_dir(engine.path());
+            }
+        }
+        report.leftovers = remove_stale(&self.store.root.join("tmp"), Duration::from_secs(3600));
+        Ok(report)
+    }
+
     /// Unpacks an image's file tree if it is not unpacked yet.
     pub fn unpack(&self, image: &Image) -> Result<()> {
         rootfs::materialize(self.store, image)
@@ -376,10 +435,12 @@ fn sync_dir(dir: &Path) {
 #[cfg(not(unix))]
 fn sync_dir(_dir: &Path) {}
 
-fn remove_stale(dir: &Path, age: Duration) {
+/// Removes entries of `dir` older than `age`; returns how many.
+fn remove_stale(dir: &Path, age: Duration) -> usize {
     let Ok(entries) = fs::read_dir(dir) else {
-        return;
+        return 0;
     };
+    let mut removed = 0;
     for entry in entries.flatten() {
         let old = entry
             .metadata()
@@ -389,11 +450,13 @@ fn remove_stale(dir: &Path, age: Duration) {
             .is_some_and(|elapsed| elapsed > age);
         if old {
             let path = entry.path();
-            let _ = if path.is_dir() {
+            let result = if path.is_dir() {
                 fs::remove_dir_all(&path)
             } else {
                 fs::remove_file(&path)
             };
+            removed += usize::from(result.is_ok());
         }
     }
+    removed
 }
