@@ -8,17 +8,17 @@ WHARF  := target/release/wharf
 
 FUZZ_SECONDS ?= 10
 
-.PHONY: all build demo test lint fmt clean python-runtime base-images test-deps fuzz fuzz-smoke
+.PHONY: all build demo test lint fmt clean python-runtime base-images test-deps fuzz fuzz-smoke bench
 
 all: build
 
 build:
 	$(CARGO) build --release --locked
 
-python-runtime:
-	$(PYTHON) manifests/python-3.12/fetch.py
+python-runtime: build
+	$(PYTHON) manifests/python-3.12/fetch.py --wharf $(WHARF)
 
-base-images: build python-runtime
+base-images: python-runtime
 	$(WHARF) build -t python:3.12 manifests/python-3.12
 
 demo: base-images
@@ -45,6 +45,11 @@ fuzz-smoke:
 
 fuzz:
 	sh fuzz/run.sh 300
+
+# Start-up and memory against baselines measured in the same run; writes
+# bench/RESULTS.md. The Docker comparison needs root (BENCH_DOCKER=0 skips it).
+bench:
+	$(PYTHON) bench/run.py
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -109,8 +109,8 @@ fn a_preview2_component_runs_with_the_same_sandbox() {
             "--exit",
             "6",
         ])
-        // WASI 0.2's `exit` carries success or failure only, and the
-        // standard adapter maps every non-zero status to failure: 1.
+        // The standard adapter turns every non-zero `exit(n)` into
+        // `wasi:cli/exit.exit(err)`: status 1.
         .code(1);
     out.stdout_has(&["env WHO=component", "component input"]);
     assert_eq!(

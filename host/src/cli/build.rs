@@ -7,7 +7,7 @@ use clap::Args;
 
 use crate::build::{BuildOptions, build};
 use crate::reference::ImageRef;
-use crate::runtime::Runtime;
+use crate::runtime::{PrecompileProgress, Runtime};
 
 /// Build an image from a wharf.toml and a build context.
 #[derive(Debug, Args)]
@@ -53,13 +53,20 @@ impl BuildCommand {
         // Compile what the image runs now, so that its first run is fast.
         let runtime = Runtime::new(&store)?;
         let started = std::time::Instant::now();
-        match runtime.precompile(&output.image) {
-            Ok(true) if !quiet => eprintln!(
-                "compiled the image's program ahead of time in {:.1}s",
-                started.elapsed().as_secs_f64()
-            ),
-            Ok(_) => {}
-            Err(e) => crate::verbose!("not precompiled: {e:#}"),
+        let bar = CompileBar::new(quiet);
+        let report = runtime.precompile(&output.image, &bar)?;
+        bar.done();
+        if !quiet {
+            if !report.compiled.is_empty() {
+                eprintln!(
+                    "compiled {} ahead of time in {:.1}s",
+                    report.compiled.join(", "),
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            for (path, why) in &report.failed {
+                eprintln!("wharf: warning: {path} will not run: {why}");
+            }
         }
         if !quiet {
             for tag in &output.tags {
@@ -68,5 +75,50 @@ impl BuildCommand {
         }
         println!("{}", output.id);
         Ok(())
+    }
+}
+
+/// A progress bar for compiling, shown on a terminal once compiling takes
+/// more than a moment.
+struct CompileBar {
+    bar: indicatif::ProgressBar,
+}
+
+impl CompileBar {
+    fn new(quiet: bool) -> Self {
+        let bar = if quiet {
+            indicatif::ProgressBar::hidden()
+        } else {
+            indicatif::ProgressBar::with_draw_target(
+                Some(0),
+                indicatif::ProgressDrawTarget::stderr(),
+            )
+        };
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} compiling ahead of time {pos}/{len} [{elapsed}] {msg}",
+            )
+            .expect("a valid template"),
+        );
+        Self { bar }
+    }
+
+    fn done(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+impl PrecompileProgress for CompileBar {
+    fn starting(&self, count: usize) {
+        self.bar.set_length(count as u64);
+        if count > 0 {
+            self.bar
+                .enable_steady_tick(std::time::Duration::from_millis(120));
+        }
+    }
+
+    fn finished(&self, guest_path: &str) {
+        self.bar.set_message(guest_path.to_owned());
+        self.bar.inc(1);
     }
 }

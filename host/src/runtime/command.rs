@@ -34,13 +34,10 @@ pub fn command_line(
 
 /// Finds the Wasm binary `argv0` names, as a shell would: a name with a
 /// `/` is a path (relative to `workdir`); a bare name is looked up in each
-/// `PATH` directory as `NAME`, then `NAME.wasm`. Returns its canonical
-/// guest path.
+/// `PATH` directory as `NAME`, then `NAME.wasm`. Returns its guest path.
 pub fn locate(fs: &GuestFs, argv0: &str, path_var: &str, workdir: &str) -> Result<String> {
-    let try_path = |candidate: &str| -> Option<String> {
-        let (file, canonical) = fs.open_file(candidate).ok()?;
-        file.metadata().ok()?.is_file().then_some(canonical)
-    };
+    let try_path =
+        |candidate: &str| -> Option<String> { fs.is_file(candidate).then(|| candidate.to_owned()) };
     if argv0.contains('/') {
         let path = guest_path::resolve(workdir, argv0);
         for candidate in [path.clone(), format!("{path}.wasm")] {

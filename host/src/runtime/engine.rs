@@ -7,17 +7,31 @@
 //! wasmtime's own compatibility key (its version and every setting that
 //! changes generated code): an artifact from another wharf build or engine
 //! configuration is never even looked at.
+//!
+//! Mapping an artifact runs its machine code, so one is only loaded when
+//! wharf can vouch for it: beside each artifact, a record (`.json`) holds
+//! the SHA-256 of the bytes wharf wrote. The first load hashes the artifact
+//! and compares; later loads trust it while its size and modification time
+//! are those it had when it was last verified, and hash it again when they
+//! are not. An artifact that is missing its record, truncated or changed is
+//! compiled again (and `--verbose` says why).
 
+use std::collections::{HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::io::Write;
+use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+use std::time::UNIX_EPOCH;
 
 use anyhow::{Context, Result};
 use oci_spec::image::Digest;
+use serde::{Deserialize, Serialize};
 use wasmtime::component::Component;
-use wasmtime::{Config, Engine, Module, Precompiled};
+use wasmtime::{Config, Engine, InstancePre, Linker, Module, Store};
+use wasmtime_wasi::p2::bindings::sync::CommandPre;
+use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
 
-use super::RunError;
+use super::{ComponentState, ModuleState, RunError};
 use crate::digest;
 
 /// A program compiled for the engine: a core module (WASI preview 1) or a
@@ -30,11 +44,32 @@ pub enum Compiled {
     Component(Component),
 }
 
-/// The engine, with its artifact cache.
+/// A program linked against WASI and ready to instantiate: what a run
+/// starts from. Cheap to clone.
 #[derive(Clone)]
+pub enum Program {
+    /// A preview 1 module.
+    Module(InstancePre<ModuleState>),
+    /// A preview 2 command component.
+    Component(CommandPre<ComponentState>),
+}
+
+/// The engine, with its artifact cache, its WASI linkers and the programs
+/// it has linked so far (so that an embedder running the same program
+/// again only instantiates it).
 pub struct GuestEngine {
     engine: Engine,
     cache: Option<ArtifactCache>,
+    // Made on first use: a run needs one of the two, never both.
+    modules: OnceLock<ModuleLinker>,
+    components: OnceLock<wasmtime::component::Linker<ComponentState>>,
+    programs: Mutex<HashMap<Digest, Program>>,
+}
+
+/// The preview 1 linker and the names of everything it provides.
+struct ModuleLinker {
+    linker: Linker<ModuleState>,
+    provided: HashSet<(String, String)>,
 }
 
 /// Compiled modules on disk, for one engine configuration.
@@ -42,6 +77,44 @@ pub struct GuestEngine {
 struct ArtifactCache {
     dir: PathBuf,
     staging: PathBuf,
+}
+
+/// What wharf records about an artifact it wrote.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+struct ArtifactRecord {
+    /// A module or a component.
+    component: bool,
+    /// SHA-256 of the artifact's bytes.
+    sha256: String,
+    /// Its length.
+    size: u64,
+    /// The file's length and modification time (ns since the epoch) when
+    /// its bytes were last checked against `sha256`.
+    verified: Option<(u64, u128)>,
+}
+
+/// Why a cached artifact was not used.
+#[derive(Debug, PartialEq, Eq)]
+enum Rejection {
+    Missing,
+    Unrecorded,
+    Truncated { expected: u64, actual: u64 },
+    Changed,
+    Unloadable(String),
+}
+
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Rejection::Missing => write!(f, "not compiled yet"),
+            Rejection::Unrecorded => write!(f, "wharf has no record of writing it"),
+            Rejection::Truncated { expected, actual } => {
+                write!(f, "it is truncated ({actual} of {expected} bytes)")
+            }
+            Rejection::Changed => write!(f, "its bytes changed since wharf wrote them"),
+            Rejection::Unloadable(why) => write!(f, "wasmtime refused it: {why}"),
+        }
+    }
 }
 
 impl GuestEngine {
@@ -59,7 +132,120 @@ impl GuestEngine {
             dir: root.join("artifacts").join(engine_key(&engine)),
             staging: root.join("tmp"),
         });
-        Ok(Self { engine, cache })
+
+        Ok(Self {
+            engine,
+            cache,
+            modules: OnceLock::new(),
+            components: OnceLock::new(),
+            programs: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn module_linker(&self) -> Result<&ModuleLinker> {
+        if let Some(linker) = self.modules.get() {
+            return Ok(linker);
+        }
+        let mut linker: Linker<ModuleState> = Linker::new(&self.engine);
+        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |state| &mut state.wasi)?;
+        // wasmtime-wasi refuses exit statuses from 126 up; Docker passes
+        // every status through, and so does wharf.
+        linker.allow_shadowing(true);
+        linker.func_wrap(
+            "wasi_snapshot_preview1",
+            "proc_exit",
+            |status: i32| -> wasmtime::Result<()> { Err(I32Exit(status).into()) },
+        )?;
+        let mut scratch = Store::new(
+            &self.engine,
+            ModuleState::new(WasiCtxBuilder::new().build_p1(), u64::MAX),
+        );
+        let provided = linker
+            .iter(&mut scratch)
+            .map(|(module, name, _)| (module.to_owned(), name.to_owned()))
+            .collect();
+        Ok(self
+            .modules
+            .get_or_init(|| ModuleLinker { linker, provided }))
+    }
+
+    fn component_linker(&self) -> Result<&wasmtime::component::Linker<ComponentState>> {
+        if let Some(linker) = self.components.get() {
+            return Ok(linker);
+        }
+        let mut linker = wasmtime::component::Linker::<ComponentState>::new(&self.engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        Ok(self.components.get_or_init(|| linker))
+    }
+
+    /// The program with digest `digest`, linked and ready to instantiate:
+    /// from this engine's memory, its artifact cache, or compiled from
+    /// `bytes()`. `what` names the program in errors.
+    pub fn program(
+        &self,
+        what: &str,
+        digest: &Digest,
+        bytes: impl FnOnce() -> Result<Vec<u8>>,
+    ) -> Result<Program> {
+        if let Some(program) = self.programs.lock().expect("program cache").get(digest) {
+            return Ok(program.clone());
+        }
+        let program = self.link(what, self.load(what, digest, bytes)?)?;
+        self.programs
+            .lock()
+            .expect("program cache")
+            .insert(digest.clone(), program.clone());
+        Ok(program)
+    }
+
+    /// Links a compiled program against WASI, naming every import wharf
+    /// does not provide.
+    fn link(&self, what: &str, compiled: Compiled) -> Result<Program> {
+        let not_runnable = |reason: String| RunError::NotRunnable {
+            what: what.to_owned(),
+            reason,
+        };
+        match compiled {
+            Compiled::Module(module) => {
+                let linker = self.module_linker()?;
+                let missing: Vec<String> = module
+                    .imports()
+                    .filter(|i| {
+                        !linker
+                            .provided
+                            .contains(&(i.module().to_owned(), i.name().to_owned()))
+                    })
+                    .map(|i| format!("{}::{}", i.module(), i.name()))
+                    .collect();
+                if !missing.is_empty() {
+                    return Err(not_runnable(format!(
+                        "it imports {}, which wharf does not provide (wharf provides WASI preview 1 and preview 2)",
+                        missing.join(", ")
+                    ))
+                    .into());
+                }
+                if module.get_export("_start").is_none() {
+                    return Err(not_runnable(
+                        "it has no `_start` export: it is a library (reactor), not a command"
+                            .into(),
+                    )
+                    .into());
+                }
+                let pre = linker
+                    .linker
+                    .instantiate_pre(&module)
+                    .map_err(|e| not_runnable(format!("{e:#}")))?;
+                Ok(Program::Module(pre))
+            }
+            Compiled::Component(component) => {
+                let pre = self
+                    .component_linker()?
+                    .instantiate_pre(&component)
+                    .and_then(CommandPre::new)
+                    .map_err(|e| not_runnable(format!("{e:#}")))?;
+                Ok(Program::Component(pre))
+            }
+        }
     }
 
     /// The name of this engine's artifact directory: a hash of wasmtime's
@@ -73,8 +259,8 @@ impl GuestEngine {
         &self.engine
     }
 
-    /// Loads the program with digest `digest` from the cache, or compiles
-    /// `bytes()` and caches the result. `what` names the program in errors.
+    /// Loads the compiled program with digest `digest` from the artifact
+    /// cache, or compiles `bytes()` and caches the result.
     pub fn load(
         &self,
         what: &str,
@@ -82,9 +268,12 @@ impl GuestEngine {
         bytes: impl FnOnce() -> Result<Vec<u8>>,
     ) -> Result<Compiled> {
         if let Some(cache) = &self.cache {
-            let path = cache.path(digest);
-            if let Some(compiled) = self.deserialize(&path) {
-                return Ok(compiled);
+            match cache.load(&self.engine, digest) {
+                Ok(compiled) => return Ok(compiled),
+                Err(Rejection::Missing) => {}
+                Err(why) => crate::verbose!(
+                    "compiling {what} again: the cached artifact is unusable: {why}"
+                ),
             }
         }
         let bytes = bytes()?;
@@ -97,11 +286,11 @@ impl GuestEngine {
         Ok(compiled)
     }
 
-    /// Whether a compiled artifact for `digest` is in the cache.
+    /// Whether a usable compiled artifact for `digest` is in the cache.
     pub fn is_cached(&self, digest: &Digest) -> bool {
         self.cache
             .as_ref()
-            .is_some_and(|cache| cache.path(digest).is_file())
+            .is_some_and(|cache| cache.check(digest).is_ok())
     }
 
     /// Compiles a module or component.
@@ -131,49 +320,71 @@ impl GuestEngine {
             not_runnable(format!("it is not a valid WebAssembly program: {e:#}")).into()
         })
     }
-
-    fn deserialize(&self, path: &Path) -> Option<Compiled> {
-        let kind = match Engine::detect_precompiled_file(path) {
-            Ok(Some(kind)) => kind,
-            Ok(None) => {
-                if path.exists() {
-                    crate::verbose!("ignoring {}: not a compiled artifact", path.display());
-                }
-                return None;
-            }
-            Err(_) => return None,
-        };
-        // SAFETY: `deserialize_file` trusts its input to be an artifact this
-        // engine produced. Only wharf writes into `artifacts/`, always via a
-        // complete temporary file and a rename, under a directory keyed by
-        // this engine's compatibility hash; wasmtime also checks the
-        // artifact's header and engine settings before mapping it.
-        let loaded = unsafe {
-            match kind {
-                Precompiled::Module => {
-                    Module::deserialize_file(&self.engine, path).map(Compiled::Module)
-                }
-                Precompiled::Component => {
-                    Component::deserialize_file(&self.engine, path).map(Compiled::Component)
-                }
-            }
-        };
-        match loaded {
-            Ok(compiled) => Some(compiled),
-            Err(e) => {
-                crate::verbose!(
-                    "ignoring cached artifact {}: {e:#}; compiling again",
-                    path.display()
-                );
-                None
-            }
-        }
-    }
 }
 
 impl ArtifactCache {
     fn path(&self, digest: &Digest) -> PathBuf {
         self.dir.join(format!("{}.cwasm", digest::hex(digest)))
+    }
+
+    fn record_path(&self, digest: &Digest) -> PathBuf {
+        self.dir.join(format!("{}.json", digest::hex(digest)))
+    }
+
+    /// Checks an artifact against its record, hashing it when its size or
+    /// time changed since it was last verified. Returns its path and
+    /// whether it is a component.
+    fn check(&self, digest: &Digest) -> Result<(PathBuf, bool), Rejection> {
+        let path = self.path(digest);
+        let meta = std::fs::metadata(&path).map_err(|_| Rejection::Missing)?;
+        let record_path = self.record_path(digest);
+        let record: ArtifactRecord = std::fs::read(&record_path)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .ok_or(Rejection::Unrecorded)?;
+        if meta.len() != record.size {
+            return Err(Rejection::Truncated {
+                expected: record.size,
+                actual: meta.len(),
+            });
+        }
+        let stamp = stamp(&meta);
+        if record.verified == Some(stamp) {
+            return Ok((path, record.component));
+        }
+        let actual = std::fs::File::open(&path)
+            .map(BufReader::new)
+            .and_then(digest::sha256_reader)
+            .map_err(|_| Rejection::Missing)?;
+        if actual.to_string() != record.sha256 {
+            return Err(Rejection::Changed);
+        }
+        // Remember the check; failing to is only a slower next start.
+        let component = record.component;
+        let verified = ArtifactRecord {
+            verified: Some(stamp),
+            ..record
+        };
+        let _ = self.write_record(digest, &verified);
+        Ok((path, component))
+    }
+
+    fn load(&self, engine: &Engine, digest: &Digest) -> Result<Compiled, Rejection> {
+        let (path, component) = self.check(digest)?;
+        // SAFETY: `deserialize_file` trusts its input to be an artifact this
+        // engine produced. `check` has just matched the file against the
+        // SHA-256 wharf recorded when it wrote it (or against the size and
+        // time it had at the last such match), it lives in a directory keyed
+        // by this engine's compatibility hash, and wasmtime checks its
+        // header and settings again before mapping it.
+        let loaded = unsafe {
+            if component {
+                Component::deserialize_file(engine, &path).map(Compiled::Component)
+            } else {
+                Module::deserialize_file(engine, &path).map(Compiled::Module)
+            }
+        };
+        loaded.map_err(|e| Rejection::Unloadable(format!("{e:#}")))
     }
 
     fn save(&self, digest: &Digest, compiled: &Compiled) -> Result<()> {
@@ -184,13 +395,45 @@ impl ArtifactCache {
         .map_err(|e| anyhow::anyhow!("{e:#}"))?;
         std::fs::create_dir_all(&self.dir)
             .with_context(|| format!("cannot create {}", self.dir.display()))?;
-        let mut temp = tempfile::NamedTempFile::new_in(&self.staging)
-            .or_else(|_| tempfile::NamedTempFile::new_in(&self.dir))?;
+        let mut temp = self.temp()?;
         temp.write_all(&bytes)?;
         temp.as_file().sync_all()?;
-        temp.persist(self.path(digest))?;
+        let path = self.path(digest);
+        temp.persist(&path)?;
+        let meta = std::fs::metadata(&path)?;
+        self.write_record(
+            digest,
+            &ArtifactRecord {
+                component: matches!(compiled, Compiled::Component(_)),
+                sha256: digest::sha256(&bytes).to_string(),
+                size: bytes.len() as u64,
+                verified: Some(stamp(&meta)),
+            },
+        )
+    }
+
+    fn write_record(&self, digest: &Digest, record: &ArtifactRecord) -> Result<()> {
+        let mut temp = self.temp()?;
+        temp.write_all(&serde_json::to_vec(record)?)?;
+        temp.persist(self.record_path(digest))?;
         Ok(())
     }
+
+    fn temp(&self) -> Result<tempfile::NamedTempFile> {
+        tempfile::NamedTempFile::new_in(&self.staging)
+            .or_else(|_| tempfile::NamedTempFile::new_in(&self.dir))
+            .context("cannot create a temporary file for a compiled artifact")
+    }
+}
+
+/// A file's length and modification time, which change when it is written.
+fn stamp(meta: &std::fs::Metadata) -> (u64, u128) {
+    let modified = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    (meta.len(), modified)
 }
 
 /// A short, stable name for the engine's compatibility key.
@@ -198,4 +441,104 @@ fn engine_key(engine: &Engine) -> String {
     let mut hasher = DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut hasher);
     format!("{:016x}", hasher.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MODULE: &str = r#"(module (func (export "_start")))"#;
+
+    fn setup() -> (tempfile::TempDir, GuestEngine, Digest, Vec<u8>) {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("tmp")).unwrap();
+        let engine = GuestEngine::new(Some(root.path()), false).unwrap();
+        let bytes = wat::parse_str(MODULE).unwrap();
+        let digest = digest::sha256(&bytes);
+        (root, engine, digest, bytes)
+    }
+
+    fn cache(engine: &GuestEngine) -> &ArtifactCache {
+        engine.cache.as_ref().unwrap()
+    }
+
+    #[test]
+    fn a_compiled_module_is_saved_with_its_record_and_loaded_back() {
+        let (_root, engine, digest, bytes) = setup();
+        assert!(!engine.is_cached(&digest));
+        engine.load("m", &digest, || Ok(bytes.clone())).unwrap();
+        assert!(engine.is_cached(&digest));
+        // Loading again never needs the module's bytes.
+        engine
+            .load("m", &digest, || panic!("compiled again"))
+            .unwrap();
+    }
+
+    #[test]
+    fn a_truncated_artifact_is_compiled_again() {
+        let (_root, engine, digest, bytes) = setup();
+        engine.load("m", &digest, || Ok(bytes.clone())).unwrap();
+        let path = cache(&engine).path(&digest);
+        let artifact = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &artifact[..artifact.len() / 2]).unwrap();
+        assert!(matches!(
+            cache(&engine).check(&digest),
+            Err(Rejection::Truncated { .. })
+        ));
+        let mut compiled = false;
+        engine
+            .load("m", &digest, || {
+                compiled = true;
+                Ok(bytes.clone())
+            })
+            .unwrap();
+        assert!(compiled);
+        assert!(
+            cache(&engine).check(&digest).is_ok(),
+            "the fresh artifact replaced it"
+        );
+    }
+
+    #[test]
+    fn a_changed_artifact_is_caught_by_its_hash() {
+        let (_root, engine, digest, bytes) = setup();
+        engine.load("m", &digest, || Ok(bytes.clone())).unwrap();
+        let path = cache(&engine).path(&digest);
+        let mut artifact = std::fs::read(&path).unwrap();
+        let middle = artifact.len() / 2;
+        artifact[middle] ^= 0xff;
+        std::fs::write(&path, &artifact).unwrap();
+        assert_eq!(cache(&engine).check(&digest), Err(Rejection::Changed));
+    }
+
+    #[test]
+    fn a_foreign_artifact_without_a_record_is_not_loaded() {
+        let (_root, engine, digest, bytes) = setup();
+        let other = engine
+            .compile("other", &wat::parse_str("(module)").unwrap())
+            .unwrap();
+        let Compiled::Module(other) = other else {
+            unreachable!()
+        };
+        std::fs::create_dir_all(&cache(&engine).dir).unwrap();
+        std::fs::write(cache(&engine).path(&digest), other.serialize().unwrap()).unwrap();
+        assert_eq!(cache(&engine).check(&digest), Err(Rejection::Unrecorded));
+        let mut compiled = false;
+        engine
+            .load("m", &digest, || {
+                compiled = true;
+                Ok(bytes.clone())
+            })
+            .unwrap();
+        assert!(compiled);
+    }
+
+    #[test]
+    fn engines_with_other_settings_use_other_directories() {
+        let root = tempfile::tempdir().unwrap();
+        let plain = GuestEngine::new(Some(root.path()), false).unwrap();
+        let fuel = GuestEngine::new(Some(root.path()), true).unwrap();
+        assert_ne!(plain.key(), fuel.key());
+        assert_eq!(plain.key(), GuestEngine::new(None, false).unwrap().key());
+    }
 }

@@ -57,6 +57,8 @@ pub struct GuestFs {
     /// What the guest's paths really mean: `/` (image or mount), `/tmp`,
     /// mounts. Used to find files the way a Docker user thinks of them.
     truth: Vec<Preopen>,
+    /// Each of `truth`'s directories, opened on first use.
+    opened: Vec<std::sync::OnceLock<Dir>>,
     /// What the guest is handed (differs from `truth` when the working
     /// directory is emulated).
     preopens: Vec<Preopen>,
@@ -86,6 +88,7 @@ impl GuestFs {
 
         let mut fs = GuestFs {
             preopens: truth.clone(),
+            opened: truth.iter().map(|_| std::sync::OnceLock::new()).collect(),
             truth,
             warnings: Vec::new(),
         };
@@ -108,37 +111,68 @@ impl GuestFs {
     /// Finds the directory and relative path an absolute guest path lives
     /// in, by the longest matching preopen, as wasi-libc does.
     fn locate<'a>(&'a self, guest: &str) -> Option<(&'a Preopen, String)> {
+        self.locate_index(guest)
+            .map(|(i, rest)| (&self.truth[i], rest))
+    }
+
+    fn locate_index(&self, guest: &str) -> Option<(usize, String)> {
         self.truth
             .iter()
-            .filter(|p| guest_path::is_within(guest, &p.guest))
-            .max_by_key(|p| p.guest.len())
-            .map(|p| {
+            .enumerate()
+            .filter(|(_, p)| guest_path::is_within(guest, &p.guest))
+            .max_by_key(|(_, p)| p.guest.len())
+            .map(|(i, p)| {
                 let rest = guest[p.guest.trim_end_matches('/').len()..].trim_start_matches('/');
-                (p, rest.to_owned())
+                (i, rest.to_owned())
             })
     }
 
-    /// Opens a file by absolute guest path, resolving symlinks inside its
-    /// directory only. Returns the file and its canonical guest path.
-    pub fn open_file(&self, guest: &str) -> io::Result<(cap_std::fs::File, String)> {
-        let (preopen, rest) = self
-            .locate(guest)
+    /// The directory holding `guest`, opened once, and the path below it.
+    fn dir_for(&self, guest: &str) -> io::Result<(&Dir, &Preopen, String)> {
+        let (index, rest) = self
+            .locate_index(guest)
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no directory holds it"))?;
-        let dir = Dir::open_ambient_dir(&preopen.host, cap_std::ambient_authority())?;
+        let preopen = &self.truth[index];
+        let dir = match self.opened[index].get() {
+            Some(dir) => dir,
+            None => {
+                let dir = Dir::open_ambient_dir(&preopen.host, cap_std::ambient_authority())?;
+                self.opened[index].get_or_init(|| dir)
+            }
+        };
+        Ok((dir, preopen, rest))
+    }
+
+    /// Opens a regular file by absolute guest path, following symlinks
+    /// inside its directory only.
+    pub fn open_file(&self, guest: &str) -> io::Result<cap_std::fs::File> {
+        let (dir, _, rest) = self.dir_for(guest)?;
+        if rest.is_empty() {
+            return Err(io::Error::new(io::ErrorKind::IsADirectory, "a directory"));
+        }
+        let file = dir.open(&rest)?;
+        if !file.metadata()?.is_file() {
+            return Err(io::Error::new(
+                io::ErrorKind::IsADirectory,
+                "not a regular file",
+            ));
+        }
+        Ok(file)
+    }
+
+    /// The path a guest path leads to once its symlinks are resolved.
+    pub fn canonical(&self, guest: &str) -> io::Result<String> {
+        let (dir, preopen, rest) = self.dir_for(guest)?;
         let canonical = dir.canonicalize(if rest.is_empty() { "." } else { &rest })?;
-        let file = dir.open(&canonical)?;
-        let canonical = guest_path::resolve(
+        Ok(guest_path::resolve(
             &preopen.guest,
             &canonical.to_string_lossy().replace('\\', "/"),
-        );
-        Ok((file, canonical))
+        ))
     }
 
     /// Whether an absolute guest path names a regular file.
     pub fn is_file(&self, guest: &str) -> bool {
-        self.open_file(guest)
-            .and_then(|(f, _)| f.metadata())
-            .is_ok_and(|m| m.is_file())
+        self.open_file(guest).is_ok()
     }
 
     /// The host directory (symlinks resolved inside its preopen) behind an

@@ -22,26 +22,27 @@ mod engine;
 pub mod env;
 mod filesystem;
 pub mod limits;
+mod precompile;
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use anyhow::{Context, Result, bail};
 use oci_spec::image::Digest;
+use wasmtime::Store as WasmStore;
 use wasmtime::component::ResourceTable;
-use wasmtime::{Linker, Store as WasmStore};
 use wasmtime_wasi::p1::WasiP1Ctx;
-use wasmtime_wasi::p2::bindings::sync::Command;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-pub use engine::{Compiled, GuestEngine};
+pub use engine::{Compiled, GuestEngine, Program as LinkedProgram};
 pub use filesystem::{GuestFs, Mount, Preopen};
 pub use limits::{EffectiveLimits, LimitHit};
+pub use precompile::{PrecompileProgress, Precompiled};
 
 use crate::digest;
 use crate::exit;
 use crate::guest_path;
-use crate::image::{DEFAULT_PATH, Image, RunConfig};
+use crate::image::{DEFAULT_PATH, RunConfig};
 use crate::manifest::Limits;
 use crate::store::{Rootfs, Store};
 use limits::{GuestLimiter, MemoryLimitExceeded, Ticker};
@@ -210,36 +211,11 @@ impl Runtime {
         prepared.start()
     }
 
-    /// Compiles the program an image runs by default into the cache, so
-    /// that its first run starts as fast as every later one.
-    pub fn precompile(&self, image: &Image) -> Result<bool> {
-        let store = self.store.as_ref().context("precompiling needs a store")?;
-        let config = image.run_config();
-        let Ok(argv) = command::command_line(&config, None, &[]) else {
-            return Ok(false);
-        };
-        let rootfs = store.open_rootfs(image)?;
-        let tmp = tempfile::tempdir()?;
-        let Ok(fs) = GuestFs::plan(Some(rootfs.tree()), &[], tmp.path(), "/") else {
-            return Ok(false);
-        };
-        let path_var = config.env_var("PATH").unwrap_or(DEFAULT_PATH).to_owned();
-        let Ok(program) = command::locate(&fs, &argv[0], &path_var, &config.workdir) else {
-            return Ok(false);
-        };
-        let digest = module_digest(&fs, Some(&rootfs), &program)?;
-        if self.engine.is_cached(&digest) {
-            return Ok(false);
-        }
-        self.engine
-            .load(&program, &digest, || read_guest_file(&fs, &program))?;
-        Ok(true)
-    }
-
     /// Resolves, compiles and checks everything a run needs, without
     /// starting the guest: the limits in force and any warnings can be
     /// read before [`PreparedRun::start`].
     pub fn prepare(&self, spec: &RunSpec) -> Result<PreparedRun<'_>> {
+        let mut phases = Phases::start();
         let tmp = tempfile::Builder::new()
             .prefix("wharf-run-")
             .tempdir()
@@ -255,7 +231,9 @@ impl Runtime {
                 let config = image.run_config();
                 let limits = EffectiveLimits::resolve(&spec.limits, &config.limits()?);
                 let engine = self.engine_for(&limits)?;
+                phases.mark("resolve");
                 let rootfs = store.open_rootfs(&image)?;
+                phases.mark("tree");
                 let workdir = workdir(spec, &config);
                 let fs = GuestFs::plan(Some(rootfs.tree()), &spec.mounts, tmp.path(), &workdir)?;
                 let argv = command::command_line(&config, spec.entrypoint.as_deref(), &spec.args)?;
@@ -267,19 +245,23 @@ impl Runtime {
                     .to_owned();
                 let program = command::locate(&fs, &argv[0], &path_var, &workdir)?;
                 let digest = module_digest(&fs, Some(&rootfs), &program)?;
-                let compiled = engine.load(&argv[0], &digest, || read_guest_file(&fs, &program))?;
+                phases.mark("plan");
+                let linked =
+                    engine.program(&argv[0], &digest, || read_guest_file(&fs, &program))?;
+                phases.mark("load");
                 let mut env = env;
                 if !env.iter().any(|(k, _)| k == "PATH") {
                     env.push(("PATH".into(), DEFAULT_PATH.into()));
                 }
                 Ok(PreparedRun {
                     engine,
-                    compiled,
+                    program: linked,
                     argv,
                     env,
                     fs,
                     workdir,
                     limits,
+                    phases,
                     _tmp: tmp,
                     _rootfs: Some(rootfs),
                 })
@@ -293,8 +275,10 @@ impl Runtime {
                 let bytes = std::fs::read(path)
                     .with_context(|| format!("cannot read {}", path.display()))?;
                 let digest = digest::sha256(&bytes);
+                phases.mark("read");
                 let name = path.to_string_lossy().into_owned();
-                let compiled = engine.load(&name, &digest, || Ok(bytes))?;
+                let linked = engine.program(&name, &digest, || Ok(bytes))?;
+                phases.mark("load");
                 let workdir = guest_path::resolve("/", spec.workdir.as_deref().unwrap_or("/"));
                 let fs = GuestFs::plan(None, &spec.mounts, tmp.path(), &workdir)?;
                 let argv0 = path
@@ -305,12 +289,13 @@ impl Runtime {
                     .collect();
                 Ok(PreparedRun {
                     engine,
-                    compiled,
+                    program: linked,
                     argv,
                     env: env::merge(&[], &spec.env),
                     fs,
                     workdir,
                     limits,
+                    phases,
                     _tmp: tmp,
                     _rootfs: None,
                 })
@@ -327,20 +312,30 @@ fn workdir(spec: &RunSpec, config: &RunConfig) -> String {
 }
 
 /// The digest of a Wasm binary in the guest's filesystem: recorded when the
-/// image was unpacked, or computed now.
+/// image was unpacked (under its own path, or the path its symlinks lead
+/// to), or computed now.
 fn module_digest(fs: &GuestFs, rootfs: Option<&Rootfs>, program: &str) -> Result<Digest> {
-    if let Some(digest) = rootfs.and_then(|r| r.module_digest(program)) {
-        return Ok(digest.clone());
+    if let Some(rootfs) = rootfs {
+        if let Some(digest) = rootfs.module_digest(program) {
+            return Ok(digest.clone());
+        }
+        if let Some(digest) = fs
+            .canonical(program)
+            .ok()
+            .and_then(|c| rootfs.module_digest(&c))
+        {
+            return Ok(digest.clone());
+        }
     }
-    let (file, _) = fs
+    let file = fs
         .open_file(program)
         .with_context(|| format!("cannot open {program}"))?;
     Ok(digest::sha256_reader(std::io::BufReader::new(file))?)
 }
 
-fn read_guest_file(fs: &GuestFs, program: &str) -> Result<Vec<u8>> {
+pub(crate) fn read_guest_file(fs: &GuestFs, program: &str) -> Result<Vec<u8>> {
     use std::io::Read;
-    let (mut file, _) = fs
+    let mut file = fs
         .open_file(program)
         .with_context(|| format!("cannot open {program}"))?;
     let mut bytes = Vec::new();
@@ -353,25 +348,66 @@ fn read_guest_file(fs: &GuestFs, program: &str) -> Result<Vec<u8>> {
 /// environment and limits decided.
 pub struct PreparedRun<'r> {
     engine: &'r GuestEngine,
-    compiled: Compiled,
+    program: LinkedProgram,
     argv: Vec<String>,
     env: Vec<env::EnvVar>,
     fs: GuestFs,
     workdir: String,
     limits: EffectiveLimits,
+    phases: Phases,
     _tmp: tempfile::TempDir,
     _rootfs: Option<Rootfs>,
 }
 
+/// Where a run's time goes, phase by phase, for `--verbose`.
+struct Phases {
+    last: std::time::Instant,
+    done: Vec<(&'static str, std::time::Duration)>,
+}
+
+impl Phases {
+    fn start() -> Self {
+        Self {
+            last: std::time::Instant::now(),
+            done: Vec::new(),
+        }
+    }
+
+    /// Ends the phase called `name`.
+    fn mark(&mut self, name: &'static str) {
+        let now = std::time::Instant::now();
+        self.done.push((name, now - self.last));
+        self.last = now;
+    }
+
+    fn report(&self) {
+        let parts: Vec<String> = self
+            .done
+            .iter()
+            .map(|(name, took)| format!("{name} {:.2}ms", took.as_secs_f64() * 1000.0))
+            .collect();
+        crate::verbose!("timing: {}", parts.join(", "));
+    }
+}
+
 /// Store data for modules: the preview 1 context and the memory limiter.
-struct ModuleState {
+pub struct ModuleState {
     wasi: WasiP1Ctx,
     limiter: GuestLimiter,
 }
 
+impl ModuleState {
+    fn new(wasi: WasiP1Ctx, memory: u64) -> Self {
+        Self {
+            wasi,
+            limiter: GuestLimiter::new(memory),
+        }
+    }
+}
+
 /// Store data for components: the WASI context, its resource table and
 /// the memory limiter.
-struct ComponentState {
+pub struct ComponentState {
     ctx: WasiCtx,
     table: ResourceTable,
     limiter: GuestLimiter,
@@ -403,12 +439,16 @@ impl PreparedRun<'_> {
     }
 
     /// Runs the guest to completion.
-    pub fn start(self) -> Result<Exit> {
+    pub fn start(mut self) -> Result<Exit> {
+        self.phases.mark("prepare");
         let ticker = self
             .limits
             .timeout
             .map(|limit| Ticker::start(self.engine.engine(), limit));
-        let result = self.execute();
+        let mut phases = std::mem::replace(&mut self.phases, Phases::start());
+        let result = self.execute(&mut phases);
+        phases.mark("guest");
+        phases.report();
         let timed_out = ticker.as_ref().is_some_and(Ticker::fired);
         drop(ticker);
         let limits = self.limits;
@@ -466,77 +506,46 @@ impl PreparedRun<'_> {
         Ok(())
     }
 
-    fn execute(&self) -> Result<Exit> {
-        let engine = self.engine;
+    fn execute(&self, phases: &mut Phases) -> Result<Exit> {
         let limits = self.limits;
-        let what = self.argv[0].clone();
         let not_runnable = |reason: String| RunError::NotRunnable {
-            what: what.clone(),
+            what: self.argv[0].clone(),
             reason,
         };
-        match &self.compiled {
-            Compiled::Module(module) => {
-                let mut linker: Linker<ModuleState> = Linker::new(engine.engine());
-                wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |state| &mut state.wasi)?;
-                // wasmtime-wasi refuses exit statuses from 126 up; Docker
-                // passes every status through, and so does wharf.
-                linker.allow_shadowing(true);
-                linker.func_wrap(
-                    "wasi_snapshot_preview1",
-                    "proc_exit",
-                    |status: i32| -> wasmtime::Result<()> { Err(I32Exit(status).into()) },
-                )?;
-                let state = ModuleState {
-                    wasi: self.wasi()?.build_p1(),
-                    limiter: GuestLimiter::new(limits.memory),
-                };
-                let mut store = WasmStore::new(engine.engine(), state);
+        match &self.program {
+            LinkedProgram::Module(pre) => {
+                let state = ModuleState::new(self.wasi()?.build_p1(), limits.memory);
+                let mut store = WasmStore::new(self.engine.engine(), state);
                 store.limiter(|state| &mut state.limiter);
                 self.limit(&mut store)?;
-                let missing: Vec<String> = module
-                    .imports()
-                    .filter(|i| linker.get(&mut store, i.module(), i.name()).is_err())
-                    .map(|i| format!("{}::{}", i.module(), i.name()))
-                    .collect();
-                if !missing.is_empty() {
-                    return Err(not_runnable(format!(
-                        "it imports {}, which wharf does not provide (wharf provides WASI preview 1 and preview 2)",
-                        missing.join(", ")
-                    ))
-                    .into());
-                }
-                let instance = match linker.instantiate(&mut store, module) {
+                let instance = match pre.instantiate(&mut store) {
                     Ok(instance) => instance,
                     Err(e) => return instantiation_failure(e, &limits, not_runnable),
                 };
-                let start = match instance.get_typed_func::<(), ()>(&mut store, "_start") {
-                    Ok(start) => start,
-                    Err(_) => {
-                        return Err(not_runnable(
-                            "it has no `_start` export: it is a library (reactor), not a command"
-                                .into(),
-                        )
-                        .into());
-                    }
-                };
+                let start = instance
+                    .get_typed_func::<(), ()>(&mut store, "_start")
+                    .map_err(|e| {
+                        not_runnable(format!(
+                            "its `_start` export is not a command entry point: {e:#}"
+                        ))
+                    })?;
+                phases.mark("instantiate");
                 Ok(outcome(start.call(&mut store, ()), &limits))
             }
-            Compiled::Component(component) => {
-                let mut linker =
-                    wasmtime::component::Linker::<ComponentState>::new(engine.engine());
-                wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+            LinkedProgram::Component(pre) => {
                 let state = ComponentState {
                     ctx: self.wasi()?.build(),
                     table: ResourceTable::new(),
                     limiter: GuestLimiter::new(limits.memory),
                 };
-                let mut store = WasmStore::new(engine.engine(), state);
+                let mut store = WasmStore::new(self.engine.engine(), state);
                 store.limiter(|state| &mut state.limiter);
                 self.limit(&mut store)?;
-                let command = match Command::instantiate(&mut store, component, &linker) {
+                let command = match pre.instantiate(&mut store) {
                     Ok(command) => command,
                     Err(e) => return instantiation_failure(e, &limits, not_runnable),
                 };
+                phases.mark("instantiate");
                 match command.wasi_cli_run().call_run(&mut store) {
                     Ok(Ok(())) => Ok(Exit::Code(0)),
                     Ok(Err(())) => Ok(Exit::Code(1)),

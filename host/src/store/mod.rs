@@ -401,7 +401,7 @@ impl StoreWriter<'_> {
             let keep_engine = engines.contains(&engine_name);
             for artifact in fs::read_dir(engine.path())?.flatten() {
                 let name = artifact.file_name().to_string_lossy().into_owned();
-                let module = name.trim_end_matches(".cwasm");
+                let module = name.split('.').next().unwrap_or_default();
                 if keep_engine && needed.contains(module) {
                     continue;
                 }

@@ -46,6 +46,13 @@ impl Rootfs {
     pub fn module_digest(&self, guest_path: &str) -> Option<&Digest> {
         self.modules.get(guest_path)
     }
+
+    /// Every Wasm binary in the tree: guest path and digest.
+    pub fn modules(&self) -> impl Iterator<Item = (&str, &Digest)> {
+        self.modules
+            .iter()
+            .map(|(path, digest)| (path.as_str(), digest))
+    }
 }
 
 impl Store {

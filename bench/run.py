@@ -1,0 +1,254 @@
+#!/usr/bin/env python3
+"""wharf's benchmark: start-up time and peak memory, each against a baseline
+measured in the same run on the same machine.
+
+  (a) `wharf run` of the C hello image vs a minimal wasmtime embedding
+      (bench/embed: same wasmtime, same configuration, the same precompiled
+      artifact, no image logic) vs the same program built natively with gcc;
+  (b) `wharf run python:3.12 python -c "print('hi')"` vs the minimal
+      embedding running python.wasm, vs native python3 (and python3 -S),
+      vs python.wasm compiled on every run (no cache);
+  (c) building the seed's app image on a cached base, first and again;
+  (d) the first compile of python.wasm (building python:3.12);
+  (e) Docker itself, side by side (see docker.py).
+
+Times are whole-process wall times: the median of RUNS runs after WARMUP
+warm-up runs. Peak memory is the process's maximum resident set (from
+wait4), median over the runs. Results go to stdout and bench/RESULTS.md.
+This is a benchmark, not a test: nothing here passes or fails on a time.
+"""
+
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / "target" / "bench"
+WHARF = ROOT / "target" / "release" / "wharf"
+EMBED = ROOT / "target" / "release" / "embed"
+RUNS = int(os.environ.get("BENCH_RUNS", "20"))
+WARMUP = 3
+
+
+def sh(*args, **kwargs):
+    return subprocess.run([str(a) for a in args], check=True, **kwargs)
+
+
+PEAK = WORK / "peak"
+
+
+def measure(argv, runs=RUNS, warmup=WARMUP, env=None, expect=0):
+    """Median wall time (ms) and median peak RSS (MiB) of a command.
+
+    Times come from runs started with posix_spawn; peak memory from five
+    more runs under bench/peak.c (see there why)."""
+    argv = [str(a) for a in argv]
+    program = argv[0] if "/" in argv[0] else shutil.which(argv[0], path=(env or os.environ).get("PATH"))
+    times, peaks = [], []
+    with tempfile.TemporaryFile() as stderr:
+        def spawn(args, path):
+            stderr.seek(0)
+            stderr.truncate()
+            actions = [(os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
+                       (os.POSIX_SPAWN_DUP2, stderr.fileno(), 2)]
+            start = time.perf_counter()
+            pid = os.posix_spawn(path, args, env if env is not None else os.environ, file_actions=actions)
+            _, status, _ = os.wait4(pid, 0)
+            elapsed = time.perf_counter() - start
+            code = os.waitstatus_to_exitcode(status)
+            stderr.seek(0)
+            output = stderr.read().decode(errors="replace")
+            if code != expect:
+                raise SystemExit(f"{' '.join(args)} exited {code}:\n{output}")
+            return elapsed, output
+
+        for i in range(warmup + runs):
+            elapsed, _ = spawn(argv, program)
+            if i >= warmup:
+                times.append(elapsed * 1000)
+        for _ in range(5):
+            _, output = spawn([str(PEAK), program, *argv[1:]], str(PEAK))
+            peaks.append(int(output.strip().splitlines()[-1]) / 1024)
+    return statistics.median(times), statistics.median(peaks)
+
+
+def wharf_env(store):
+    env = dict(os.environ)
+    env["WHARF_HOME"] = str(store)
+    return env
+
+
+def artifact_of(store, module):
+    digest = subprocess.run(["sha256sum", str(module)], check=True, capture_output=True, text=True).stdout[:64]
+    found = list((store / "artifacts").glob(f"*/{digest}.cwasm"))
+    if not found:
+        raise SystemExit(f"no compiled artifact for {module} in {store}")
+    return found[0]
+
+
+def machine():
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kib = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f", {kib / (1 << 20):.0f} GiB RAM"
+    except (OSError, ValueError, IndexError):
+        pass
+    return f"{cpu}, {os.cpu_count()} cores{mem}, {platform.system()} {platform.release()}"
+
+
+class Table:
+    def __init__(self, title, baseline_note):
+        self.title, self.note, self.rows = title, baseline_note, []
+
+    def add(self, name, ms, mib, baseline_ms=None, extra=""):
+        ratio = f"{ms / baseline_ms:.2f}×" if baseline_ms else ""
+        self.rows.append((name, f"{ms:.1f} ms", f"{mib:.1f} MiB" if mib is not None else "", ratio, extra))
+
+    def markdown(self):
+        out = [f"### {self.title}", "", self.note, "", "| | median time | peak memory | ratio | |", "|---|---:|---:|---:|---|"]
+        out += [f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]} |" for r in self.rows]
+        return "\n".join(out) + "\n"
+
+
+def main():
+    WORK.mkdir(parents=True, exist_ok=True)
+    print("building wharf, the embedding and the guests…", flush=True)
+    sh("cargo", "build", "--release", "--locked", "-p", "wharf", "-p", "wharf-bench-embed", cwd=ROOT)
+    sh("sh", ROOT / "guest-examples/hello-c/build.sh")
+    native_hello = WORK / "hello-native"
+    sh("gcc", "-O2", "-o", native_hello, ROOT / "guest-examples/hello-c/hello.c")
+    sh("gcc", "-O2", "-static", "-o", PEAK, ROOT / "bench/peak.c")
+    sh(sys.executable, ROOT / "manifests/python-3.12/fetch.py", "--wharf", WHARF)
+    python_wasm = ROOT / "manifests/python-3.12/python-3.12.0.wasm"
+    tables = []
+
+    with tempfile.TemporaryDirectory(dir=WORK) as tmp:
+        store = Path(tmp) / "store"
+        env = wharf_env(store)
+
+        # (d) the first compile of python.wasm, inside the first build of
+        # python:3.12.
+        start = time.perf_counter()
+        sh(WHARF, "build", "-q", "-t", "python:3.12", ROOT / "manifests/python-3.12", env=env, stdout=subprocess.DEVNULL)
+        first_base = (time.perf_counter() - start) * 1000
+        compile_ms, compile_mib = measure([EMBED, "--compile", python_wasm, "--", "python", "-c", "pass"], runs=3, warmup=0)
+
+        sh(WHARF, "build", "-q", "-t", "hello-c", ROOT / "guest-examples/hello-c", env=env, stdout=subprocess.DEVNULL)
+
+        # (a) hello
+        hello = Table("(a) hello: the C guest",
+                      "`wharf run hello-c --quiet` against the minimal embedding loading the same artifact, "
+                      "and the same C program built natively with gcc.")
+        embed_ms, embed_mib = measure([EMBED, "--artifact", artifact_of(store, ROOT / "guest-examples/hello-c/hello.wasm"),
+                                       "--", "hello", "--quiet"])
+        wharf_ms, wharf_mib = measure([WHARF, "run", "hello-c", "--quiet"], env=env)
+        native_ms, native_mib = measure([native_hello, "--quiet"])
+        hello.add("wharf run", wharf_ms, wharf_mib, embed_ms, "vs minimal embedding")
+        hello.add("minimal embedding", embed_ms, embed_mib, embed_ms)
+        hello.add("native (gcc -O2)", native_ms, native_mib, embed_ms)
+        tables.append(hello)
+
+        # (b) python
+        py = Table("(b) python: `print('hi')`",
+                   "`wharf run python:3.12 python -c \"print('hi')\"` against the minimal embedding running the same "
+                   "python.wasm artifact, Debian's native CPython, and python.wasm compiled on every run.")
+        hi = ["-c", "print('hi')"]
+        # The embedding gets the image's file tree and the environment that
+        # points Python at its unpacked standard library, as wharf does.
+        tree = next(t for t in (store / "rootfs").glob("*/tree") if (t / "opt" / "python").is_dir())
+        py_embed_ms, py_embed_mib = measure([EMBED, "--artifact", artifact_of(store, python_wasm),
+                                             "--dir", f"{tree}::/", "--env", "PYTHONHOME=/opt/python",
+                                             "--", "python", *hi])
+        py_wharf_ms, py_wharf_mib = measure([WHARF, "run", "python:3.12", "python", *hi], env=env)
+        native_py = shutil.which("python3", path="/usr/bin") or "python3"
+        py_native_ms, py_native_mib = measure([native_py, *hi])
+        py_native_s_ms, py_native_s_mib = measure([native_py, "-S", *hi])
+        py_nocache_ms, py_nocache_mib = measure([EMBED, "--compile", python_wasm, "--dir", f"{tree}::/",
+                                                 "--env", "PYTHONHOME=/opt/python", "--", "python", *hi],
+                                                runs=3, warmup=0)
+        py.add("wharf run", py_wharf_ms, py_wharf_mib, py_embed_ms,
+               f"adds {py_wharf_ms - py_embed_ms:+.1f} ms over the embedding")
+        py.add("minimal embedding", py_embed_ms, py_embed_mib, py_embed_ms)
+        py.add(f"native {native_py}", py_native_ms, py_native_mib, py_embed_ms)
+        py.add(f"native {native_py} -S", py_native_s_ms, py_native_s_mib, py_embed_ms)
+        py.add("python.wasm compiled every run", py_nocache_ms, py_nocache_mib, py_embed_ms, "3 runs")
+        tables.append(py)
+
+        # (c) builds of the seed's app on the cached base, and (d).
+        builds = Table("(c, d) builds",
+                       "The seed's app on a cached `python:3.12`: built the first time (the image is removed before "
+                       "each run) and built again unchanged; the first build of `python:3.12` itself, which "
+                       "compiles python.wasm; and that compile alone.")
+        app = ROOT / "guest-examples/python-app"
+        first_ms, first_mib = measure(["sh", "-c", f'"{WHARF}" rmi -f my-first-image >/dev/null 2>&1; '
+                                                   f'exec "{WHARF}" build -q -t my-first-image "{app}"'],
+                                      env=env)
+        again_ms, again_mib = measure([WHARF, "build", "-q", "-t", "my-first-image", app], env=env)
+        rmi_ms, _ = measure(["sh", "-c", f'"{WHARF}" rmi -f my-first-image >/dev/null 2>&1; true'], env=env)
+        builds.add("seed app, first build", max(first_ms - rmi_ms, 0), first_mib, None,
+                   f"{first_ms:.1f} ms with an `rmi` of {rmi_ms:.1f} ms subtracted")
+        builds.add("seed app, rebuilt unchanged", again_ms, again_mib)
+        builds.add("python:3.12, first build", first_base, None, None, "once")
+        builds.add("python.wasm compile (embedding --compile)", compile_ms, compile_mib, None, "3 runs")
+        tables.append(builds)
+
+        # A cache hit: the load phase of a run, from wharf's own timings.
+        loads = []
+        for _ in range(RUNS):
+            out = subprocess.run([WHARF, "--verbose", "run", "python:3.12", "python", *hi], env=env,
+                                 capture_output=True, text=True, check=True).stderr
+            line = next(l for l in out.splitlines() if "timing:" in l)
+            loads.append(float(line.split("load ")[1].split("ms")[0]))
+        cache_hit_ms = statistics.median(loads)
+
+    docker_md = ""
+    docker_script = ROOT / "bench" / "docker.py"
+    if os.environ.get("BENCH_DOCKER", "1") != "0":
+        result = subprocess.run([sys.executable, docker_script], capture_output=True, text=True)
+        docker_md = result.stdout if result.returncode == 0 else (
+            "### (e) Docker\n\nnot measured: " + (result.stderr.strip().splitlines() or ["unknown error"])[-1] + "\n")
+
+    targets = [
+        ("(a) wharf ≤ 1.1× the minimal embedding", f"{wharf_ms / embed_ms:.2f}×", wharf_ms / embed_ms <= 1.1),
+        ("(a) wharf ≤ 5 ms median", f"{wharf_ms:.1f} ms", wharf_ms <= 5),
+        ("(b) wharf adds ≤ 2 ms over the embedding (python)", f"{py_wharf_ms - py_embed_ms:+.1f} ms",
+         py_wharf_ms - py_embed_ms <= 2),
+        ("(c) rebuild ≤ 300 ms", f"{again_ms:.1f} ms", again_ms <= 300),
+        ("(c) a cache hit adds ≤ 1 ms (load phase)", f"{cache_hit_ms:.2f} ms", cache_hit_ms <= 1),
+    ]
+    summary = ["### Targets", "", "| target | measured | met |", "|---|---:|---|"]
+    summary += [f"| {name} | {value} | {'yes' if ok else 'no'} |" for name, value, ok in targets]
+
+    report = [
+        "# wharf benchmark results",
+        "",
+        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {machine()}, "
+        f"with `make bench` (bench/run.py): medians of {RUNS} runs after {WARMUP} warm-ups, "
+        "whole-process wall time and peak resident memory.",
+        "",
+        *[t.markdown() for t in tables],
+        docker_md,
+        "\n".join(summary),
+        "",
+    ]
+    text = "\n".join(report)
+    (ROOT / "bench" / "RESULTS.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

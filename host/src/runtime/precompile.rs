@@ -1,0 +1,125 @@
+//! Compiling an image's programs ahead of time: at build (and whenever an
+//! image arrives), so that no run pays for Cranelift.
+
+use std::thread;
+
+use anyhow::{Context, Result};
+use oci_spec::image::Digest;
+
+use super::command;
+use super::filesystem::GuestFs;
+use super::{Runtime, read_guest_file};
+use crate::guest_path;
+use crate::image::{DEFAULT_PATH, Image};
+
+/// What [`Runtime::precompile`] did.
+#[derive(Debug, Default)]
+pub struct Precompiled {
+    /// Programs compiled now (guest paths).
+    pub compiled: Vec<String>,
+    /// Programs whose compiled artifact was already cached.
+    pub cached: usize,
+    /// Programs that could not be compiled, with the reason: the image
+    /// holds them, but they will not run.
+    pub failed: Vec<(String, String)>,
+}
+
+/// Hears how precompiling goes, for a progress display.
+pub trait PrecompileProgress: Sync {
+    /// `count` programs are about to be compiled.
+    fn starting(&self, count: usize);
+    /// One of them is done.
+    fn finished(&self, guest_path: &str);
+}
+
+impl Runtime {
+    /// Compiles every program an image can run (what its entrypoint and
+    /// cmd name, and every Wasm binary in a `PATH` directory) into the
+    /// artifact cache, several at once. The entrypoint is also linked, so
+    /// that a missing import shows up now rather than at the first run.
+    pub fn precompile(
+        &self,
+        image: &Image,
+        progress: &dyn PrecompileProgress,
+    ) -> Result<Precompiled> {
+        let store = self.store.as_ref().context("precompiling needs a store")?;
+        let config = image.run_config();
+        let rootfs = store.open_rootfs(image)?;
+        let tmp = tempfile::tempdir()?;
+        let fs = GuestFs::plan(Some(rootfs.tree()), &[], tmp.path(), "/")?;
+        let path_var = config.env_var("PATH").unwrap_or(DEFAULT_PATH).to_owned();
+
+        let entrypoint = command::command_line(&config, None, &[])
+            .ok()
+            .and_then(|argv| command::locate(&fs, &argv[0], &path_var, &config.workdir).ok())
+            .and_then(|path| fs.canonical(&path).ok());
+        let path_dirs: Vec<String> = path_var
+            .split(':')
+            .filter(|d| d.starts_with('/'))
+            .map(|d| guest_path::resolve("/", d))
+            .collect();
+        let mut wanted: Vec<(String, Digest)> = rootfs
+            .modules()
+            .filter(|(path, _)| {
+                Some(*path) == entrypoint.as_deref()
+                    || path_dirs.iter().any(|dir| parent(path) == dir)
+            })
+            .map(|(path, digest)| (path.to_owned(), digest.clone()))
+            .collect();
+        // The same binary under two names compiles once.
+        wanted.sort_by_key(|(_, digest)| digest.to_string());
+        wanted.dedup_by(|a, b| a.1 == b.1);
+
+        let mut report = Precompiled::default();
+        let todo: Vec<(String, Digest)> = wanted
+            .into_iter()
+            .filter(|(_, digest)| {
+                let cached = self.engine.is_cached(digest);
+                report.cached += usize::from(cached);
+                !cached
+            })
+            .collect();
+        progress.starting(todo.len());
+        let results: Vec<(String, Result<()>)> = thread::scope(|scope| {
+            let workers: Vec<_> = todo
+                .iter()
+                .map(|(path, digest)| {
+                    let fs = &fs;
+                    let entrypoint = entrypoint.as_ref();
+                    scope.spawn(move || {
+                        let result = if Some(path) == entrypoint {
+                            self.engine
+                                .program(path, digest, || read_guest_file(fs, path))
+                                .map(drop)
+                        } else {
+                            self.engine
+                                .load(path, digest, || read_guest_file(fs, path))
+                                .map(drop)
+                        };
+                        progress.finished(path);
+                        (path.clone(), result)
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().expect("a compile thread panicked"))
+                .collect()
+        });
+        for (path, result) in results {
+            match result {
+                Ok(()) => report.compiled.push(path),
+                Err(e) => report.failed.push((path, format!("{e:#}"))),
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// The directory a guest path is in (`/` for top-level entries).
+fn parent(path: &str) -> &str {
+    match path.rsplit_once('/') {
+        Some(("", _)) | None => "/",
+        Some((parent, _)) => parent,
+    }
+}
