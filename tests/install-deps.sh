@@ -5,6 +5,8 @@
 #   rustc, libstd-rust-dev-wasm32                   the Rust guest (Debian's own rustc)
 #   python3 with pip                                fetching CPython for WASI
 #   cargo-fuzz (crates.io) and a nightly toolchain  the fuzz targets
+#   docker-registry, skopeo                         a real registry, an independent OCI client
+#   oras (PyPI)                                     a second independent client, for Wasm artifacts
 set -eu
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
@@ -26,18 +28,24 @@ ls /usr/lib/llvm-*/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a >/dev/null
 ls /usr/lib/rustlib/wasm32-wasi/lib/libstd-*.rlib >/dev/null 2>&1 \
     || missing="$missing libstd-rust-dev-wasm32"
 python3 -m pip --version >/dev/null 2>&1 || missing="$missing python3-pip"
+command -v docker-registry >/dev/null 2>&1 || missing="$missing docker-registry"
+command -v skopeo >/dev/null 2>&1 || missing="$missing skopeo"
 
-if [ -z "$missing" ]; then
-    exit 0
+if [ -n "$missing" ]; then
+    echo "tests need:$missing"
+    if ! command -v apt-get >/dev/null 2>&1; then
+        echo "install them with your package manager, then run make test again" >&2
+        exit 1
+    fi
+    sudo=""
+    if [ "$(id -u)" -ne 0 ]; then
+        sudo="sudo"
+    fi
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing
 fi
-echo "tests need:$missing"
-if ! command -v apt-get >/dev/null 2>&1; then
-    echo "install them with your package manager, then run make test again" >&2
-    exit 1
+
+if ! python3 -c "import oras.client" >/dev/null 2>&1; then
+    echo "installing oras (PyPI)"
+    python3 -m pip install --quiet oras==0.2.43 || python3 -m pip install --quiet --break-system-packages oras==0.2.43
 fi
-sudo=""
-if [ "$(id -u)" -ne 0 ]; then
-    sudo="sudo"
-fi
-$sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing

@@ -18,6 +18,10 @@ pub const OS: &str = "wasi";
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /// The config label that carries the manifest's `[limits]`.
 pub const LIMITS_LABEL: &str = "dev.wharf.limits";
+/// The config media type of a CNCF Wasm OCI artifact (TAG Runtime format).
+pub const WASM_CONFIG_MEDIA_TYPE: &str = "application/vnd.wasm.config.v0+json";
+/// The media type of a layer that is a Wasm module or component.
+pub const WASM_LAYER_MEDIA_TYPE: &str = "application/wasm";
 
 /// An image in the store: its manifest (whose digest is the image ID) and
 /// its configuration.
@@ -78,9 +82,12 @@ impl Image {
             );
         }
         for layer in self.layers() {
-            let media = layer.media_type();
-            if !matches!(media, MediaType::ImageLayerGzip | MediaType::ImageLayer)
-                && media.to_string() != "application/vnd.docker.image.rootfs.diff.tar.gzip"
+            let media = layer.media_type().to_string();
+            if !matches!(
+                layer.media_type(),
+                MediaType::ImageLayerGzip | MediaType::ImageLayer
+            ) && media != "application/vnd.docker.image.rootfs.diff.tar.gzip"
+                && media != WASM_LAYER_MEDIA_TYPE
             {
                 bail!(
                     "layer {} has unsupported media type {media}",
@@ -90,6 +97,97 @@ impl Image {
         }
         Ok(())
     }
+
+    /// Whether this is a CNCF Wasm artifact (one `application/wasm`
+    /// layer) rather than a file-tree image.
+    pub fn is_wasm_artifact(&self) -> bool {
+        self.manifest.config().media_type().to_string() == WASM_CONFIG_MEDIA_TYPE
+    }
+}
+
+/// The file name under which a Wasm artifact's module appears in its
+/// tree: the layer's title annotation when it is a plain file name, else
+/// `module.wasm`.
+pub fn artifact_file_name(layer: &Descriptor) -> String {
+    let title = layer
+        .annotations()
+        .as_ref()
+        .and_then(|a| a.get(oci_spec::image::ANNOTATION_TITLE))
+        .filter(|t| {
+            !t.is_empty()
+                && !t.contains(['/', '\\', '\0'])
+                && *t != "."
+                && *t != ".."
+                && t.is_ascii()
+        });
+    match title {
+        Some(t) if t.ends_with(".wasm") => t.clone(),
+        Some(t) => format!("{t}.wasm"),
+        None => "module.wasm".to_owned(),
+    }
+}
+
+/// The image configuration wharf runs a Wasm artifact with: its module is
+/// the tree's only file and the entrypoint; nothing else is set.
+pub fn artifact_config(manifest: &ImageManifest, wasm_config: &[u8]) -> Result<ImageConfiguration> {
+    let raw: serde_json::Value =
+        serde_json::from_slice(wasm_config).context("the Wasm artifact's config is not JSON")?;
+    let os = raw["os"].as_str().unwrap_or("wasip1");
+    if !os.starts_with(OS) {
+        bail!("the Wasm artifact is for os '{os}'; wharf runs wasip1 and wasip2");
+    }
+    let [layer] = manifest.layers().as_slice() else {
+        bail!(
+            "a Wasm artifact has exactly one layer; this one has {}",
+            manifest.layers().len()
+        );
+    };
+    if layer.media_type().to_string() != WASM_LAYER_MEDIA_TYPE {
+        bail!(
+            "the Wasm artifact's layer is {}, not {WASM_LAYER_MEDIA_TYPE}",
+            layer.media_type()
+        );
+    }
+    let mut exec = Config::default();
+    exec.set_entrypoint(Some(vec![format!("/{}", artifact_file_name(layer))]));
+    exec.set_working_dir(Some("/".into()));
+    let mut config = ImageConfiguration::default();
+    config.set_architecture(oci_spec::image::Arch::Wasm);
+    config.set_os(oci_spec::image::Os::from(OS));
+    config.set_created(raw["created"].as_str().map(str::to_owned));
+    config.set_config(Some(exec));
+    // The layer is not compressed: its digest is its DiffID.
+    config
+        .rootfs_mut()
+        .set_diff_ids(vec![layer.digest().to_string()]);
+    Ok(config)
+}
+
+/// Picks the wasi/wasm image from a multi-platform index.
+pub fn select_platform(index: &oci_spec::image::ImageIndex) -> Result<Descriptor> {
+    let candidates: Vec<String> = index
+        .manifests()
+        .iter()
+        .map(|d| match d.platform() {
+            Some(p) => format!("{}/{}", p.os(), p.architecture()),
+            None => "unknown".to_owned(),
+        })
+        .collect();
+    index
+        .manifests()
+        .iter()
+        .find(|d| {
+            d.platform().as_ref().is_some_and(|p| {
+                p.os().to_string().starts_with(OS) && p.architecture().to_string() == ARCHITECTURE
+            })
+        })
+        .cloned()
+        .with_context(|| {
+            format!(
+                "the index has no {OS}/{ARCHITECTURE} image (it has: {})",
+                candidates.join(", ")
+            )
+        })
 }
 
 /// What an image says about running it: Docker's `Config` section, read

@@ -23,10 +23,11 @@
 //! # }
 //! ```
 
+pub mod archive;
 pub mod build;
 #[macro_use]
 pub mod diagnostics;
-#[cfg(feature = "runtime")]
+#[cfg(all(feature = "runtime", feature = "registry"))]
 pub mod cli;
 pub mod digest;
 #[cfg(feature = "runtime")]
@@ -37,6 +38,8 @@ pub mod image;
 pub mod layer;
 pub mod manifest;
 pub mod reference;
+#[cfg(feature = "registry")]
+pub mod registry;
 #[cfg(feature = "runtime")]
 pub mod runtime;
 pub mod store;

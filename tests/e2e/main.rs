@@ -10,6 +10,8 @@ mod guests;
 mod hostile;
 mod images;
 mod limits;
+mod registry;
+mod registry_support;
 mod run;
 mod store;
 mod support;

@@ -80,12 +80,12 @@ impl BuildCommand {
 
 /// A progress bar for compiling, shown on a terminal once compiling takes
 /// more than a moment.
-struct CompileBar {
+pub(crate) struct CompileBar {
     bar: indicatif::ProgressBar,
 }
 
 impl CompileBar {
-    fn new(quiet: bool) -> Self {
+    pub(crate) fn new(quiet: bool) -> Self {
         let bar = if quiet {
             indicatif::ProgressBar::hidden()
         } else {
@@ -103,7 +103,7 @@ impl CompileBar {
         Self { bar }
     }
 
-    fn done(&self) {
+    pub(crate) fn done(&self) {
         self.bar.finish_and_clear();
     }
 }

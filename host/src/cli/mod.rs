@@ -6,8 +6,10 @@ mod images;
 mod inspect;
 mod rmi;
 mod run;
+mod save;
 mod system;
 mod tag;
+mod transfer;
 
 use clap::{Parser, Subcommand};
 
@@ -36,6 +38,12 @@ enum Command {
     Tag(tag::TagCommand),
     Inspect(inspect::InspectCommand),
     System(system::SystemCommand),
+    Save(save::SaveCommand),
+    Load(save::LoadCommand),
+    Push(transfer::PushCommand),
+    Pull(transfer::PullCommand),
+    Login(transfer::LoginCommand),
+    Logout(transfer::LogoutCommand),
 }
 
 /// Runs the command line and returns the process exit status.
@@ -61,6 +69,12 @@ pub fn main() -> i32 {
         Command::Tag(command) => command.execute(),
         Command::Inspect(command) => command.execute(),
         Command::System(command) => command.execute(),
+        Command::Save(command) => command.execute(),
+        Command::Load(command) => command.execute(),
+        Command::Push(command) => command.execute(),
+        Command::Pull(command) => command.execute(),
+        Command::Login(command) => command.execute(),
+        Command::Logout(command) => command.execute(),
     };
     match result {
         Ok(()) => 0,

@@ -24,6 +24,19 @@ pub struct Precompiled {
     pub failed: Vec<(String, String)>,
 }
 
+/// The Wasm binary an image runs by default, found in its unpacked tree.
+#[derive(Debug, Clone)]
+pub struct EntrypointProgram {
+    /// Its guest path (symlinks resolved).
+    pub guest_path: String,
+    /// The file on the host, inside the store's unpacked tree.
+    pub host_path: std::path::PathBuf,
+    /// Its digest.
+    pub digest: Digest,
+    /// Whether it is a component rather than a core module.
+    pub component: bool,
+}
+
 /// Hears how precompiling goes, for a progress display.
 pub trait PrecompileProgress: Sync {
     /// `count` programs are about to be compiled.
@@ -33,6 +46,37 @@ pub trait PrecompileProgress: Sync {
 }
 
 impl Runtime {
+    /// The program an image's entrypoint and cmd name, located as a run
+    /// would locate it.
+    pub fn entrypoint_program(&self, image: &Image) -> Result<EntrypointProgram> {
+        let store = self
+            .store
+            .as_ref()
+            .context("finding a program needs a store")?;
+        let config = image.run_config();
+        let rootfs = store.open_rootfs(image)?;
+        let tmp = tempfile::tempdir()?;
+        let fs = GuestFs::plan(Some(rootfs.tree()), &[], tmp.path(), "/")?;
+        let path_var = config.env_var("PATH").unwrap_or(DEFAULT_PATH).to_owned();
+        let argv = command::command_line(&config, None, &[])?;
+        let located = command::locate(&fs, &argv[0], &path_var, &config.workdir)?;
+        let guest_path = fs.canonical(&located)?;
+        let digest = rootfs
+            .module_digest(&guest_path)
+            .cloned()
+            .with_context(|| format!("{guest_path} is not a WebAssembly binary"))?;
+        let host_path = rootfs.tree().join(guest_path::relative(&guest_path));
+        let mut head = [0u8; 8];
+        use std::io::Read;
+        std::fs::File::open(&host_path)?.read_exact(&mut head)?;
+        Ok(EntrypointProgram {
+            guest_path,
+            host_path,
+            digest,
+            component: wasmparser::Parser::is_component(&head),
+        })
+    }
+
     /// Compiles every program an image can run (what its entrypoint and
     /// cmd name, and every Wasm binary in a `PATH` directory) into the
     /// artifact cache, several at once. The entrypoint is also linked, so

@@ -215,9 +215,14 @@ impl Store {
             .with_context(|| format!("manifest {id} is not a valid OCI image manifest"))?;
         let config_bytes = self.read_blob(manifest.config().digest())?;
         let config: ImageConfiguration =
-            serde_json::from_slice(&config_bytes).with_context(|| {
-                format!("config of image {id} is not a valid OCI image configuration")
-            })?;
+            if manifest.config().media_type().as_ref() == crate::image::WASM_CONFIG_MEDIA_TYPE {
+                crate::image::artifact_config(&manifest, &config_bytes)
+                    .with_context(|| format!("image {id} is not a valid Wasm artifact"))?
+            } else {
+                serde_json::from_slice(&config_bytes).with_context(|| {
+                    format!("config of image {id} is not a valid OCI image configuration")
+                })?
+            };
         Ok(Image {
             id: id.clone(),
             manifest_size: manifest_bytes.len() as u64,

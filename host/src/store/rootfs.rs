@@ -134,6 +134,10 @@ pub(super) fn materialize(store: &Store, image: &Image) -> Result<()> {
 
     let first = base.map_or(0, |k| k + 1);
     for (layer, diff_id) in layers.iter().zip(&diff_ids).skip(first) {
+        if layer.media_type().to_string() == crate::image::WASM_LAYER_MEDIA_TYPE {
+            place_module(store, layer, &tree, &mut modules)?;
+            continue;
+        }
         let path = store.blob_path(layer.digest());
         let file = fs::File::open(&path)
             .with_context(|| format!("layer {} is missing from the store", layer.digest()))?;
@@ -174,6 +178,37 @@ pub(super) fn materialize(store: &Store, image: &Image) -> Result<()> {
         return Err(e)
             .with_context(|| format!("cannot move the unpacked tree to {}", target.display()));
     }
+    Ok(())
+}
+
+/// Places a Wasm artifact's module (an `application/wasm` layer) in the
+/// tree as a file, checking it against its digest on the way.
+fn place_module(
+    store: &Store,
+    layer: &oci_spec::image::Descriptor,
+    tree: &Dir,
+    modules: &mut ModuleIndex,
+) -> Result<()> {
+    let name = crate::image::artifact_file_name(layer);
+    let mut source = HashingReader::new(io::BufReader::new(
+        fs::File::open(store.blob_path(layer.digest()))
+            .with_context(|| format!("layer {} is missing from the store", layer.digest()))?,
+    ));
+    let mut target = tree
+        .open_with(
+            &name,
+            cap_std::fs::OpenOptions::new().write(true).create_new(true),
+        )
+        .with_context(|| format!("cannot create {name}"))?;
+    io::copy(&mut source, &mut target).with_context(|| format!("cannot write {name}"))?;
+    let (actual, _) = source.finish();
+    if &actual != layer.digest() {
+        bail!(
+            "layer {} is corrupt: its content hashes to {actual}",
+            layer.digest()
+        );
+    }
+    modules.insert(format!("/{name}"), actual);
     Ok(())
 }
 
