@@ -449,6 +449,40 @@ fn login_credentials_and_docker_config_are_used_and_logout_forgets() {
     )
     .unwrap();
     isolated(&wharf, &["pull", &name]).ok();
+    isolated(&wharf, &["rmi", &name]).ok();
+
+    // And its credential helpers: `docker-credential-NAME get`.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let bin = wharf.home().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let helper = bin.join("docker-credential-wharftest");
+        std::fs::write(
+            &helper,
+            "#!/bin/sh\nread server\necho \"{\\\"ServerURL\\\":\\\"$server\\\",\\\"Username\\\":\\\"wharfy\\\",\\\"Secret\\\":\\\"s3cret\\\"}\"\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(
+            docker.join("config.json"),
+            serde_json::to_vec(&serde_json::json!({"credHelpers": {proxy.host(): "wharftest"}}))
+                .unwrap(),
+        )
+        .unwrap();
+        let out = wharf
+            .command(["pull", &name])
+            .env("WHARF_CONFIG", wharf.home().join("config"))
+            .env("DOCKER_CONFIG", &docker)
+            .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 #[test]
