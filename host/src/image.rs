@@ -38,6 +38,27 @@ pub struct Image {
 }
 
 impl Image {
+    /// An image from its manifest and config bytes (a Wasm artifact's
+    /// config is read into the configuration wharf runs it with).
+    pub fn from_parts(id: &Digest, manifest_bytes: &[u8], config_bytes: &[u8]) -> Result<Self> {
+        let manifest: ImageManifest = serde_json::from_slice(manifest_bytes)
+            .with_context(|| format!("manifest {id} is not a valid OCI image manifest"))?;
+        let config = if manifest.config().media_type().as_ref() == WASM_CONFIG_MEDIA_TYPE {
+            artifact_config(&manifest, config_bytes)
+                .with_context(|| format!("image {id} is not a valid Wasm artifact"))?
+        } else {
+            serde_json::from_slice(config_bytes).with_context(|| {
+                format!("config of image {id} is not a valid OCI image configuration")
+            })?
+        };
+        Ok(Image {
+            id: id.clone(),
+            manifest_size: manifest_bytes.len() as u64,
+            manifest,
+            config,
+        })
+    }
+
     /// The run configuration (env, cmd, entrypoint, workdir, labels).
     pub fn run_config(&self) -> RunConfig {
         RunConfig::from_oci(self.config.config().as_ref())

@@ -7,6 +7,19 @@ use serde_json::Value;
 use crate::registry_support::{Fault, Proxy, TestRegistry, http_get, oras, skopeo};
 use crate::support::{Wharf, hello_c, hello_store, python_store};
 
+/// Copies the image `tag` of the OCI layout `dir` to `name` in a registry
+/// with skopeo, every platform of an index when `all`.
+fn copy_to_registry(dir: &std::path::Path, tag: &str, name: &str, all: bool) {
+    let source = format!("oci:{}:{tag}", dir.display());
+    let target = format!("docker://{name}");
+    let mut args = vec!["copy", "--dest-tls-verify=false"];
+    if all {
+        args.push("--all");
+    }
+    args.extend([source.as_str(), target.as_str()]);
+    skopeo(&args);
+}
+
 /// A wharf whose credentials live in a directory of its own, so that the
 /// host's Docker config plays no part.
 fn isolated(wharf: &Wharf, args: &[&str]) -> crate::support::Outcome {
@@ -125,13 +138,7 @@ fn pull_picks_the_wasi_image_from_a_multi_platform_index() {
     }]);
     std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
     let name = format!("{}/me/multi:1", registry.host());
-    skopeo(&[
-        "copy",
-        "--all",
-        "--dest-tls-verify=false",
-        &format!("oci:{}:multi", dir.display()),
-        &format!("docker://{name}"),
-    ]);
+    copy_to_registry(&dir, "multi", &name, true);
 
     let other = Wharf::new();
     other.run(["pull", &name]).ok();
@@ -219,12 +226,7 @@ fn a_standard_oci_image_from_skopeo_runs_its_wasm_entrypoint() {
                        "annotations": {"org.opencontainers.image.ref.name": "shim"}}],
     })).unwrap()).unwrap();
     let name = format!("{}/shim/hello:1", registry.host());
-    skopeo(&[
-        "copy",
-        "--dest-tls-verify=false",
-        &format!("oci:{}:shim", layout.display()),
-        &format!("docker://{name}"),
-    ]);
+    copy_to_registry(&layout, "shim", &name, false);
 
     let wharf = Wharf::new();
     wharf.run(["pull", &name]).ok();

@@ -115,79 +115,60 @@ impl Registry {
         reference: &ImageRef,
         progress: &dyn TransferProgress,
     ) -> Result<Pulled> {
-        let remote = to_remote(reference);
-        let registry = registry_of(reference);
-        let auth = credentials(&registry)?;
+        let session = Session::new(reference)?;
         self.runtime.block_on(async {
-            self.client
-                .auth(&remote, &auth, RegistryOperation::Pull)
-                .await
-                .map_err(|e| explain(e, &registry, reference))?;
-            let (bytes, _) = self
-                .client
-                .pull_manifest_raw(&remote, &auth, MANIFEST_TYPES)
-                .await
-                .map_err(|e| explain(e, &registry, reference))?;
-            let mut manifest_bytes = bytes.to_vec();
-            let mut manifest_digest = digest::sha256(&manifest_bytes);
-            if let Some(pinned) = reference.digest()
-                && *pinned != manifest_digest
-            {
-                bail!("{registry} sent a manifest for {reference} that hashes to {manifest_digest}: refused");
-            }
-            // A multi-platform index: take its wasi/wasm image.
-            let media_type = serde_json::from_slice::<serde_json::Value>(&manifest_bytes)
-                .ok()
-                .and_then(|v| v["mediaType"].as_str().map(str::to_owned));
-            let is_index = media_type.as_deref().is_some_and(|t| t.contains("index") || t.contains("list"))
-                || serde_json::from_slice::<serde_json::Value>(&manifest_bytes)
-                    .is_ok_and(|v| v["manifests"].is_array());
-            if is_index {
-                let index: ImageIndex = serde_json::from_slice(&manifest_bytes)
-                    .with_context(|| format!("{reference}: the registry sent a malformed image index"))?;
-                let chosen = image::select_platform(&index).with_context(|| format!("cannot pull {reference}"))?;
-                let by_digest = remote.clone_with_digest(chosen.digest().to_string());
-                let (bytes, _) = self
-                    .client
-                    .pull_manifest_raw(&by_digest, &auth, MANIFEST_TYPES)
-                    .await
-                    .map_err(|e| explain(e, &registry, reference))?;
-                manifest_bytes = bytes.to_vec();
-                manifest_digest = digest::sha256(&manifest_bytes);
-                if manifest_digest != *chosen.digest() {
-                    bail!("{registry} sent a manifest that hashes to {manifest_digest}, not {}: refused", chosen.digest());
-                }
-            }
-            let manifest: ImageManifest = serde_json::from_slice(&manifest_bytes)
-                .with_context(|| format!("{reference}: the registry sent something that is not an image manifest"))?;
+            self.authenticate(&session, RegistryOperation::Pull).await?;
+            let (id, manifest_bytes) = self.fetch_manifest(&session).await?;
+            let manifest: ImageManifest =
+                serde_json::from_slice(&manifest_bytes).with_context(|| {
+                    format!(
+                        "{reference}: the registry sent something that is not an image manifest"
+                    )
+                })?;
 
-            let mut staged: Vec<(NamedTempFile, Digest)> = Vec::new();
             let config = manifest.config();
-            let mut blobs = vec![(config.digest().clone(), config.size())];
-            blobs.extend(manifest.layers().iter().map(|l| (l.digest().clone(), l.size())));
-            for (digest, size) in blobs {
+            let mut wanted = vec![(config.digest().clone(), config.size())];
+            wanted.extend(
+                manifest
+                    .layers()
+                    .iter()
+                    .map(|l| (l.digest().clone(), l.size())),
+            );
+            let mut staged: Vec<(NamedTempFile, Digest)> = Vec::new();
+            for (digest, size) in wanted {
                 if store.has_blob(&digest) {
                     progress.skipped(&digest, size);
                     continue;
                 }
                 let temp = self
-                    .fetch_blob(store, &remote, &digest, size, progress)
+                    .fetch_blob(store, &session.remote, &digest, size, progress)
                     .await
-                    .map_err(|e| e.context(format!("cannot pull {reference}: nothing was stored; try again")))?;
+                    .map_err(|e| {
+                        e.context(format!(
+                            "cannot pull {reference}: nothing was stored; try again"
+                        ))
+                    })?;
                 staged.push((temp, digest));
             }
+            let config_bytes = match staged.iter().find(|(_, d)| d == config.digest()) {
+                Some((temp, _)) => std::fs::read(temp.path())?,
+                None => store.read_blob(config.digest())?,
+            };
+            let image = Image::from_parts(&id, &manifest_bytes, &config_bytes)?;
+            image
+                .check_platform()
+                .with_context(|| format!("cannot use {reference}"))?;
 
             // Everything is here and verified: store it in one go.
             let writer = store.write()?;
             for (temp, digest) in staged {
                 writer.put_blob_file(temp, &digest)?;
             }
-            let id = writer.put_blob(&manifest_bytes)?;
-            let image = store.load_image(&id)?;
-            image.check_platform().with_context(|| format!("cannot use {reference}"))?;
+            writer.put_blob(&manifest_bytes)?;
             writer.unpack(&image)?;
-            let descriptor = image::descriptor(MediaType::ImageManifest, id, manifest_bytes.len() as u64);
-            let name = reference.tagged_name().filter(|_| reference.tag().is_some() || reference.digest().is_none());
+            let descriptor =
+                image::descriptor(MediaType::ImageManifest, id, manifest_bytes.len() as u64);
+            let name = reference.tagged_name();
             match &name {
                 Some(name) => writer.tag(name, &descriptor)?,
                 None => writer.keep_untagged(&descriptor)?,
@@ -195,6 +176,45 @@ impl Registry {
             writer.collect_garbage()?;
             Ok(Pulled { image, name })
         })
+    }
+
+    async fn authenticate(&self, session: &Session, operation: RegistryOperation) -> Result<()> {
+        self.client
+            .auth(&session.remote, &session.auth, operation)
+            .await
+            .map_err(|e| explain(e, &session.registry, &session.reference))?;
+        Ok(())
+    }
+
+    /// Fetches the manifest a reference names, checked against its digest;
+    /// from a multi-platform index, the wasi/wasm entry's.
+    async fn fetch_manifest(&self, session: &Session) -> Result<(Digest, Vec<u8>)> {
+        let reference = &session.reference;
+        let bytes = self.manifest_bytes(session, &session.remote).await?;
+        let id = verified(session, &bytes, reference.digest())?;
+        let Some(index) = as_index(session, &bytes)? else {
+            return Ok((id, bytes));
+        };
+        let chosen =
+            image::select_platform(&index).with_context(|| format!("cannot pull {reference}"))?;
+        let remote = session
+            .remote
+            .clone_with_digest(chosen.digest().to_string());
+        let bytes = self.manifest_bytes(session, &remote).await?;
+        let id = verified(session, &bytes, Some(chosen.digest()))?;
+        if as_index(session, &bytes)?.is_some() {
+            bail!("{reference}: an index inside an index is not supported");
+        }
+        Ok((id, bytes))
+    }
+
+    async fn manifest_bytes(&self, session: &Session, remote: &Reference) -> Result<Vec<u8>> {
+        let (bytes, _) = self
+            .client
+            .pull_manifest_raw(remote, &session.auth, MANIFEST_TYPES)
+            .await
+            .map_err(|e| explain(e, &session.registry, &session.reference))?;
+        Ok(bytes.to_vec())
     }
 
     /// Downloads one blob into the staging area, checking its digest.
@@ -251,14 +271,10 @@ impl Registry {
         as_artifact: Option<&ArtifactSource>,
         progress: Arc<dyn TransferProgress>,
     ) -> Result<Digest> {
-        let remote = to_remote(target);
-        let registry = registry_of(target);
-        let auth = credentials(&registry)?;
+        let session = Session::new(target)?;
+        let (remote, registry) = (&session.remote, &session.registry);
         self.runtime.block_on(async {
-            self.client
-                .auth(&remote, &auth, RegistryOperation::Push)
-                .await
-                .map_err(|e| explain(e, &registry, target))?;
+            self.authenticate(&session, RegistryOperation::Push).await?;
             let (manifest_bytes, blobs) = match as_artifact {
                 None => {
                     let manifest = std::fs::read(store.blob_path(&image.id))?;
@@ -280,14 +296,14 @@ impl Registry {
             for (digest, size, path) in &blobs {
                 let exists = self
                     .client
-                    .blob_exists(&remote, digest.as_ref())
+                    .blob_exists(remote, digest.as_ref())
                     .await
-                    .map_err(|e| explain(e, &registry, target))?;
+                    .map_err(|e| explain(e, registry, target))?;
                 if exists {
                     progress.skipped(digest, *size);
                     continue;
                 }
-                self.send_blob(&remote, digest, *size, path, progress.clone())
+                self.send_blob(remote, digest, *size, path, progress.clone())
                     .await
                     .map_err(|e| e.context(format!("cannot push {target}")))?;
             }
@@ -298,9 +314,9 @@ impl Registry {
                     .parse()
                     .context("the manifest's media type is not a valid header value")?;
             self.client
-                .push_manifest_raw(&remote, manifest_bytes.clone(), content_type)
+                .push_manifest_raw(remote, manifest_bytes.clone(), content_type)
                 .await
-                .map_err(|e| explain(e, &registry, target))?;
+                .map_err(|e| explain(e, registry, target))?;
             Ok(digest::sha256(&manifest_bytes))
         })
     }
@@ -404,6 +420,61 @@ fn artifact_manifest(store: &Store, source: &ArtifactSource) -> Result<(Vec<u8>,
             (config_digest, config_bytes.len() as u64, config_temp),
         ],
     ))
+}
+
+/// The digest of manifest bytes, refused unless it is the one expected.
+fn verified(session: &Session, bytes: &[u8], expected: Option<&Digest>) -> Result<Digest> {
+    let id = digest::sha256(bytes);
+    if let Some(expected) = expected
+        && *expected != id
+    {
+        bail!(
+            "{} sent a manifest for {} that hashes to {id}, not {expected}: refused",
+            session.registry,
+            session.reference
+        );
+    }
+    Ok(id)
+}
+
+/// The manifest as an image index, if it is one.
+fn as_index(session: &Session, bytes: &[u8]) -> Result<Option<ImageIndex>> {
+    let json: serde_json::Value = serde_json::from_slice(bytes).with_context(|| {
+        format!(
+            "{}: the registry sent a manifest that is not JSON",
+            session.reference
+        )
+    })?;
+    if !json["manifests"].is_array() {
+        return Ok(None);
+    }
+    serde_json::from_value(json).map(Some).with_context(|| {
+        format!(
+            "{}: the registry sent a malformed image index",
+            session.reference
+        )
+    })
+}
+
+/// What one push or pull works with: the reference, its registry and the
+/// credentials for it.
+struct Session {
+    reference: ImageRef,
+    remote: Reference,
+    registry: String,
+    auth: RegistryAuth,
+}
+
+impl Session {
+    fn new(reference: &ImageRef) -> Result<Self> {
+        let registry = registry_of(reference);
+        Ok(Self {
+            reference: reference.clone(),
+            remote: to_remote(reference),
+            auth: credentials(&registry)?,
+            registry,
+        })
+    }
 }
 
 /// The registry host of a reference (Docker Hub when it names none).

@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result, bail};
-use oci_spec::image::{Descriptor, Digest, ImageConfiguration, ImageManifest};
+use oci_spec::image::{Descriptor, Digest, ImageManifest};
 use tempfile::NamedTempFile;
 
 pub use check::CheckReport;
@@ -214,21 +214,7 @@ impl Store {
         let manifest: ImageManifest = serde_json::from_slice(&manifest_bytes)
             .with_context(|| format!("manifest {id} is not a valid OCI image manifest"))?;
         let config_bytes = self.read_blob(manifest.config().digest())?;
-        let config: ImageConfiguration =
-            if manifest.config().media_type().as_ref() == crate::image::WASM_CONFIG_MEDIA_TYPE {
-                crate::image::artifact_config(&manifest, &config_bytes)
-                    .with_context(|| format!("image {id} is not a valid Wasm artifact"))?
-            } else {
-                serde_json::from_slice(&config_bytes).with_context(|| {
-                    format!("config of image {id} is not a valid OCI image configuration")
-                })?
-            };
-        Ok(Image {
-            id: id.clone(),
-            manifest_size: manifest_bytes.len() as u64,
-            manifest,
-            config,
-        })
+        Image::from_parts(id, &manifest_bytes, &config_bytes)
     }
 
     /// Writes `bytes` to `relative` (inside the store) via a temporary file
