@@ -24,16 +24,15 @@ pub struct SaveCommand {
 impl SaveCommand {
     pub fn execute(self) -> Result<()> {
         let store = super::open_store()?;
+        let tags = store.tags()?;
         let mut images = Vec::new();
         for reference in &self.images {
             let image = store.resolve(reference)?;
-            // Record the name as given when it is one (not an ID).
+            // Record the name when the image was named by a tag (an ID or
+            // a digest names no tag).
             let name = reference.parse::<ImageRef>().ok().filter(|r| {
-                r.digest().is_none()
-                    && store
-                        .tags()
-                        .map(|t| t.iter().any(|e| e.name == r.tagged_name()))
-                        .unwrap_or(false)
+                r.tagged_name()
+                    .is_some_and(|n| tags.iter().any(|t| t.name.as_deref() == Some(n.as_str())))
             });
             images.push((image, name));
         }
