@@ -10,6 +10,7 @@ mod guests;
 mod hostile;
 mod images;
 mod limits;
+mod python;
 mod registry;
 mod registry_support;
 mod run;

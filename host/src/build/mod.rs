@@ -10,6 +10,7 @@
 //! `SOURCE_DATE_EPOCH` asks for one.
 
 mod context;
+pub mod python;
 
 use std::collections::HashMap;
 use std::io::{BufWriter, Write};
@@ -72,7 +73,7 @@ pub fn build(
         .unwrap_or_else(|| options.context.join(MANIFEST_FILE));
     let manifest = Manifest::load(&manifest_path)?;
     let context = BuildContext::open(&options.context)?;
-    let steps = 1 + manifest.copies.len() + 1;
+    let steps = 1 + usize::from(manifest.python_requirements.is_some()) + manifest.copies.len() + 1;
     let mut step = 0;
     let mut say = |text: String| {
         step += 1;
@@ -121,6 +122,12 @@ pub fn build(
 
     let mtime = options.source_date_epoch.unwrap_or(DEFAULT_MTIME);
     let mut layers: Vec<(LayerContents, String)> = Vec::new();
+    // Dependencies first, as a Dockerfile installs them before the app.
+    let python = python::install(&manifest, &context, &base_config)?;
+    if let Some(installed) = &python {
+        say(installed.description.clone());
+        layers.push((installed.layer.clone(), installed.description.clone()));
+    }
     for copy in &manifest.copies {
         let layer = copy_layer(
             &manifest,
@@ -160,6 +167,7 @@ pub fn build(
         out.into_inner().map_err(|e| e.into_error())?.flush()?;
         written.push((temp, result, description));
     }
+    drop(python);
 
     let config = image_config(
         &manifest,

@@ -14,6 +14,14 @@
 //! dest = "."
 //! ```
 //!
+//! A Python app can also name its dependencies, which the build installs
+//! (pure-Python wheels only) into the base image's site-packages:
+//!
+//! ```toml
+//! [python]
+//! requirements = "requirements.txt"
+//! ```
+//!
 //! Every error names the file, line and column. Unknown keys are errors that
 //! list the valid ones.
 
@@ -62,6 +70,9 @@ pub struct Manifest {
     pub copies: Vec<CopyInstruction>,
     /// `[limits]`: defaults for every run of the image.
     pub limits: Limits,
+    /// `[python] requirements`: a requirements file in the build context,
+    /// installed into the image's site-packages.
+    pub python_requirements: Option<Spanned<String>>,
     source: String,
     path: std::path::PathBuf,
 }
@@ -215,6 +226,7 @@ impl Manifest {
             labels: raw.labels,
             copies,
             limits,
+            python_requirements: raw.python.map(|p| p.requirements),
             source: source.to_owned(),
             path: path.to_owned(),
         })
@@ -251,6 +263,13 @@ struct RawManifest {
     #[serde(default)]
     copy: Vec<RawCopy>,
     limits: Option<RawLimits>,
+    python: Option<RawPython>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPython {
+    requirements: Spanned<String>,
 }
 
 #[derive(Deserialize)]
@@ -444,6 +463,15 @@ timeout = "30s"
         assert!(err.message().contains("invalid reference format"), "{err}");
         let err = parse("from = \"scratch\"\n[limits]\nfuel = 0\n").unwrap_err();
         assert!(err.message().contains("positive"), "{err}");
+    }
+
+    #[test]
+    fn python_requirements_are_named_in_their_own_table() {
+        let m = parse("from = \"python:3.12\"\n[python]\nrequirements = \"requirements.txt\"\n")
+            .unwrap();
+        assert_eq!(m.python_requirements.unwrap().get_ref(), "requirements.txt");
+        let err = parse("from = \"python:3.12\"\n[python]\nrequirement = \"r.txt\"\n").unwrap_err();
+        assert!(err.message().contains("`requirements`"), "{err}");
     }
 
     #[test]

@@ -1,0 +1,90 @@
+//! Python apps with dependencies: `[python] requirements` installs
+//! pure-Python wheels from PyPI into the image at build time.
+
+use crate::support::{Wharf, context, python_store, repo};
+
+#[test]
+fn an_app_with_requirements_runs_with_them_installed() {
+    let wharf = python_store();
+    let out = wharf
+        .run([
+            "build",
+            "-t",
+            "python-deps",
+            repo().join("guest-examples/python-deps").to_str().unwrap(),
+        ])
+        .ok();
+    out.stderr_has(&["PIP INSTALL -r requirements.txt (attrs==24.2.0 python_dateutil==2.9.0.post0 six==1.17.0 tabulate==0.9.0)"]);
+    let out = wharf
+        .run(["run", "python-deps", "python", "app.py", "2026-10-02"])
+        .ok();
+    assert_eq!(
+        out.lines(),
+        [
+            "release        date        age",
+            "-------------  ----------  ------",
+            "Python 3.12.0  2023-10-02  3y 0m",
+            "Python 3.11.0  2022-10-24  3y 11m",
+        ]
+    );
+    // The packages are plain files in the image, where the base says.
+    let site = wharf
+        .run([
+            "run",
+            "python-deps",
+            "python",
+            "-c",
+            "import tabulate; print(tabulate.__file__)",
+        ])
+        .ok();
+    assert_eq!(
+        site.stdout.trim(),
+        "/opt/python/lib/python3.12/site-packages/tabulate/__init__.py"
+    );
+}
+
+#[test]
+fn requirements_without_pure_python_wheels_are_named() {
+    let wharf = python_store();
+    let ctx = context(&[
+        (
+            "wharf.toml",
+            "from = \"python:3.12\"\n[python]\nrequirements = \"requirements.txt\"\n",
+        ),
+        (
+            "requirements.txt",
+            "tabulate==0.9.0\nnumpy==2.1.0\n# a comment\nmarkupsafe==3.0.2\n",
+        ),
+    ]);
+    wharf
+        .run(["build", ctx.path().to_str().unwrap()])
+        .code(1)
+        .stderr_has(&[
+            "wharf.toml:3:16",
+            "no pure-Python wheel for numpy==2.1.0, markupsafe==3.0.2",
+        ]);
+}
+
+#[test]
+fn requirements_need_a_python_base_and_a_file_in_the_context() {
+    let wharf = Wharf::new();
+    let ctx = context(&[
+        (
+            "wharf.toml",
+            "from = \"scratch\"\n[python]\nrequirements = \"requirements.txt\"\n",
+        ),
+        ("requirements.txt", "tabulate\n"),
+    ]);
+    wharf
+        .run(["build", ctx.path().to_str().unwrap()])
+        .code(1)
+        .stderr_has(&["needs a Python base image"]);
+    let ctx = context(&[(
+        "wharf.toml",
+        "from = \"scratch\"\n[python]\nrequirements = \"../r.txt\"\n",
+    )]);
+    wharf
+        .run(["build", ctx.path().to_str().unwrap()])
+        .code(1)
+        .stderr_has(&["requirements file '../r.txt' is outside the build context"]);
+}
