@@ -1,5 +1,5 @@
 //! `save` and `load`: images as OCI archives, an OCI image layout in a tar
-//! file, which `skopeo`, `ctr`, `docker load` and wharf all read.
+//! file, the format skopeo's `oci-archive:` transport reads and writes.
 //!
 //! Each image is a descriptor in the archive's `index.json`, named by the
 //! `io.containerd.image.name` annotation (the full reference, as containerd
