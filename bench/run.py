@@ -206,7 +206,8 @@ def main():
         builds.add("python.wasm compile (embedding --compile)", compile_ms, compile_mib, None, "3 runs")
         tables.append(builds)
 
-        # A cache hit: the load phase of a run, from wharf's own timings.
+        # A cache hit: loading the compiled artifact (checked against its
+        # record, then mapped), from wharf's own timings of a run.
         loads = []
         for _ in range(RUNS):
             out = subprocess.run([WHARF, "--verbose", "run", "python:3.12", "python", *hi], env=env,

@@ -187,10 +187,25 @@ impl GuestEngine {
         digest: &Digest,
         bytes: impl FnOnce() -> Result<Vec<u8>>,
     ) -> Result<Program> {
+        self.program_marked(what, digest, bytes, &mut |_| {})
+    }
+
+    /// [`GuestEngine::program`], calling `mark("load")` once the compiled
+    /// program is in memory and `mark("link")` once it is linked.
+    pub(crate) fn program_marked(
+        &self,
+        what: &str,
+        digest: &Digest,
+        bytes: impl FnOnce() -> Result<Vec<u8>>,
+        mark: &mut dyn FnMut(&'static str),
+    ) -> Result<Program> {
         if let Some(program) = self.programs.lock().expect("program cache").get(digest) {
             return Ok(program.clone());
         }
-        let program = self.link(what, self.load(what, digest, bytes)?)?;
+        let compiled = self.load(what, digest, bytes)?;
+        mark("load");
+        let program = self.link(what, compiled)?;
+        mark("link");
         self.programs
             .lock()
             .expect("program cache")

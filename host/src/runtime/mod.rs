@@ -246,9 +246,12 @@ impl Runtime {
                 let program = command::locate(&fs, &argv[0], &path_var, &workdir)?;
                 let digest = module_digest(&fs, Some(&rootfs), &program)?;
                 phases.mark("plan");
-                let linked =
-                    engine.program(&argv[0], &digest, || read_guest_file(&fs, &program))?;
-                phases.mark("load");
+                let linked = engine.program_marked(
+                    &argv[0],
+                    &digest,
+                    || read_guest_file(&fs, &program),
+                    &mut |phase| phases.mark(phase),
+                )?;
                 let mut env = env;
                 if !env.iter().any(|(k, _)| k == "PATH") {
                     env.push(("PATH".into(), DEFAULT_PATH.into()));
@@ -277,8 +280,9 @@ impl Runtime {
                 let digest = digest::sha256(&bytes);
                 phases.mark("read");
                 let name = path.to_string_lossy().into_owned();
-                let linked = engine.program(&name, &digest, || Ok(bytes))?;
-                phases.mark("load");
+                let linked = engine.program_marked(&name, &digest, || Ok(bytes), &mut |phase| {
+                    phases.mark(phase)
+                })?;
                 let workdir = guest_path::resolve("/", spec.workdir.as_deref().unwrap_or("/"));
                 let fs = GuestFs::plan(None, &spec.mounts, tmp.path(), &workdir)?;
                 let argv0 = path
