@@ -7,7 +7,7 @@
 //! Loading reads either, verifies every blob against its digest, and adds
 //! nothing to the store until all of an archive's images are complete.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Component, Path};
@@ -47,16 +47,13 @@ pub fn save(store: &Store, images: &[(Image, Option<ImageRef>)], out: &Path) -> 
         NamedTempFile::new_in(dir).with_context(|| format!("cannot write in {}", dir.display()))?;
     let mut tar = tar::Builder::new(BufWriter::new(temp.as_file()));
 
-    let mut blobs: BTreeMap<String, u64> = BTreeMap::new();
+    let mut blobs: BTreeSet<String> = BTreeSet::new();
     let mut manifests = Vec::new();
     for (image, name) in images {
-        blobs.insert(digest::hex(&image.id).to_owned(), image.manifest_size);
-        blobs.insert(
-            digest::hex(image.manifest.config().digest()).to_owned(),
-            image.manifest.config().size(),
-        );
+        blobs.insert(digest::hex(&image.id).to_owned());
+        blobs.insert(digest::hex(image.manifest.config().digest()).to_owned());
         for layer in image.layers() {
-            blobs.insert(digest::hex(layer.digest()).to_owned(), layer.size());
+            blobs.insert(digest::hex(layer.digest()).to_owned());
         }
         let mut descriptor = image::descriptor(
             MediaType::ImageManifest,
@@ -82,12 +79,13 @@ pub fn save(store: &Store, images: &[(Image, Option<ImageRef>)], out: &Path) -> 
     append_bytes(&mut tar, "index.json", &serde_json::to_vec(&index)?)?;
     append_dir(&mut tar, "blobs/")?;
     append_dir(&mut tar, "blobs/sha256/")?;
-    for (hex, size) in &blobs {
+    for hex in &blobs {
         let path = store.root().join("blobs/sha256").join(hex);
         let file = File::open(&path)
             .with_context(|| format!("blob sha256:{hex} is missing from the store"))?;
+        // The real length: a descriptor's size is only what an image says.
         let mut header = header(tar::EntryType::Regular, 0o644);
-        header.set_size(*size);
+        header.set_size(file.metadata()?.len());
         tar.append_data(
             &mut header,
             format!("blobs/sha256/{hex}"),
@@ -104,6 +102,9 @@ pub fn save(store: &Store, images: &[(Image, Option<ImageRef>)], out: &Path) -> 
         .with_context(|| format!("cannot write {}", out.display()))?;
     Ok(())
 }
+
+/// An image found in an archive: its parts, its name, and the layers to copy.
+type WantedImage = (Image, Option<String>, Vec<(Digest, u64)>);
 
 /// The full name containerd records: registry and `library/` made
 /// explicit for Docker Hub names.
@@ -221,7 +222,7 @@ pub fn load(store: &Store, input: impl Read) -> Result<Vec<(LoadedImage, Image)>
             .with_context(|| format!("the archive lacks blob {digest}"))?;
         Ok(std::fs::read(temp.path())?)
     };
-    let mut wanted: Vec<(Descriptor, Option<String>, Vec<Digest>)> = Vec::new();
+    let mut wanted: Vec<WantedImage> = Vec::new();
     for descriptor in index.manifests() {
         let name = descriptor.annotations().as_ref().and_then(|a| {
             a.get(ANNOTATION_CONTAINERD_NAME)
@@ -248,58 +249,91 @@ pub fn load(store: &Store, input: impl Read) -> Result<Vec<(LoadedImage, Image)>
                 manifest_descriptor.digest()
             )
         })?;
-        let mut needed = vec![
+        let mut needed = vec![(
             manifest_descriptor.digest().clone(),
-            manifest.config().digest().clone(),
-        ];
-        needed.extend(manifest.layers().iter().map(|l| l.digest().clone()));
-        for digest in &needed {
-            if !blobs.contains_key(digest::hex(digest)) && !store.has_blob(digest) {
-                bail!(
+            manifest_descriptor.size(),
+        )];
+        needed.push((manifest.config().digest().clone(), manifest.config().size()));
+        needed.extend(
+            manifest
+                .layers()
+                .iter()
+                .map(|l| (l.digest().clone(), l.size())),
+        );
+        for (digest, size) in &needed {
+            let length = match blobs.get(digest::hex(digest)) {
+                Some(temp) => std::fs::metadata(temp.path())?.len(),
+                None if store.has_blob(digest) => std::fs::metadata(store.blob_path(digest))?.len(),
+                None => bail!(
                     "the archive lacks blob {digest} of image {}",
                     manifest_descriptor.digest()
+                ),
+            };
+            if length != *size {
+                bail!(
+                    "blob {digest} holds {length} bytes, but the image says {size}: the archive is inconsistent"
                 );
             }
         }
-        wanted.push((manifest_descriptor, name, needed));
+        let image = Image::from_parts(
+            manifest_descriptor.digest(),
+            &read_small(manifest_descriptor.digest())?,
+            &match blobs.get(digest::hex(manifest.config().digest())) {
+                Some(temp) => std::fs::read(temp.path())?,
+                None => store.read_blob(manifest.config().digest())?,
+            },
+        )?;
+        image.check_platform()?;
+        let name = match name.as_deref().map(str::parse::<ImageRef>) {
+            Some(Ok(reference)) => reference.tagged_name(),
+            _ => None,
+        };
+        wanted.push((image, name, needed));
     }
 
+    // Every image is complete and checked: store them all, or nothing.
     let writer = store.write()?;
     for (_, _, needed) in &wanted {
-        for digest in needed {
+        for (digest, _) in needed {
             if let Some(temp) = blobs.remove(digest::hex(digest)) {
                 writer.put_blob_file(temp, digest)?;
             }
         }
     }
-    let mut loaded = Vec::new();
-    for (descriptor, name, _) in wanted {
-        let image = store.load_image(descriptor.digest())?;
-        image.check_platform()?;
-        writer.unpack(&image)?;
-        let descriptor = image::descriptor(
+    for (image, _, _) in &wanted {
+        writer.ensure_complete(image)?;
+        writer.unpack(image)?;
+    }
+    let descriptor = |image: &Image| {
+        image::descriptor(
             MediaType::ImageManifest,
             image.id.clone(),
             image.manifest_size,
-        );
-        let name = match name.as_deref().map(str::parse::<ImageRef>) {
-            Some(Ok(reference)) => reference.tagged_name(),
-            _ => None,
-        };
-        match &name {
-            Some(name) => writer.tag(name, &descriptor)?,
-            None => writer.keep_untagged(&descriptor)?,
+        )
+    };
+    let tags: Vec<(String, Descriptor)> = wanted
+        .iter()
+        .filter_map(|(image, name, _)| Some((name.clone()?, descriptor(image))))
+        .collect();
+    writer.tag_all(&tags)?;
+    for (image, name, _) in &wanted {
+        if name.is_none() {
+            writer.keep_untagged(&descriptor(image))?;
         }
-        loaded.push((
-            LoadedImage {
-                id: image.id.clone(),
-                name,
-            },
-            image,
-        ));
     }
     writer.collect_garbage()?;
-    Ok(loaded)
+    Ok(wanted
+        .into_iter()
+        .map(|(image, name, _)| {
+            (
+                LoadedImage {
+                    id: image.id.clone(),
+                    name,
+                },
+                image,
+            )
+        })
+        .collect())
 }
 
 /// Peeking at the first bytes of a buffered reader.

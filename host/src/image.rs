@@ -87,9 +87,11 @@ impl Image {
 
     /// Bytes the image occupies: manifest, config and compressed layers.
     pub fn size(&self) -> u64 {
-        self.manifest_size
-            + self.manifest.config().size()
-            + self.layers().iter().map(|l| l.size()).sum::<u64>()
+        self.layers().iter().fold(
+            self.manifest_size
+                .saturating_add(self.manifest.config().size()),
+            |total, l| total.saturating_add(l.size()),
+        )
     }
 
     /// Checks that the manifest describes something wharf can run.

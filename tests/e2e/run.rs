@@ -1,7 +1,7 @@
 //! `wharf run`: what the guest is handed (filesystem, environment,
 //! arguments) and how its ending becomes wharf's exit status.
 
-use crate::support::{Wharf, hello_c, hello_context, hello_store, python_store};
+use crate::support::{Wharf, hello_c, hello_context, hello_store, python_store, wat_file};
 
 #[test]
 fn the_image_root_is_read_only_and_tmp_is_private_to_each_run() {
@@ -84,6 +84,49 @@ fn mounts_are_writable_or_read_only_as_asked() {
         "from the guest\n"
     );
     assert!(data.path().join("input.txt").exists());
+}
+
+#[test]
+fn the_store_itself_cannot_be_mounted() {
+    let wharf = hello_store();
+    let inside = wharf.home().join("blobs");
+    let parent = wharf.home().parent().unwrap().to_path_buf();
+    for host in [wharf.home().to_path_buf(), inside, parent] {
+        wharf
+            .run([
+                "run",
+                "-v",
+                &format!("{}:/data", host.display()),
+                "hello-c",
+                "--quiet",
+            ])
+            .code(125)
+            .stderr_has(&["cannot mount", "image store", "which a guest must not reach"]);
+    }
+}
+
+#[test]
+fn a_mount_over_the_entrypoint_runs_the_mounted_module() {
+    let wharf = hello_store();
+    let bin = tempfile::tempdir().unwrap();
+    wat_file(
+        bin.path(),
+        "hello.wasm",
+        r#"(module
+             (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+             (memory (export "memory") 1)
+             (func (export "_start") (call $exit (i32.const 42))))"#,
+    );
+    wharf
+        .run([
+            "run",
+            "-v",
+            &format!("{}:/usr/bin:ro", bin.path().display()),
+            "hello-c",
+        ])
+        .code(42);
+    // Without the mount the image's own module runs, from the same cache.
+    wharf.run(["run", "hello-c", "--quiet"]).ok();
 }
 
 #[test]

@@ -33,8 +33,11 @@ pub enum SourceKind {
 /// One path a COPY source resolved to.
 #[derive(Debug, Clone)]
 pub struct Source {
-    /// Relative to the context root, `/`-separated.
+    /// Where it really is, relative to the context root, `/`-separated
+    /// (a symlink given as the source is followed, inside the context).
     pub path: String,
+    /// Its name as written, which a file keeps in the image.
+    pub name: String,
     /// File or directory.
     pub kind: SourceKind,
 }
@@ -73,18 +76,41 @@ impl BuildContext {
         if cleaned.contains(['*', '?', '[']) {
             return self.resolve_glob(source, &cleaned);
         }
-        if !cleaned.is_empty() && self.ignore.is_excluded(&cleaned) {
-            return Err(SourceError(format!(
-                "COPY source '{source}' is excluded by .wharfignore"
-            )));
+        Ok(vec![self.source(source, &cleaned)?])
+    }
+
+    /// A source by its cleaned path: followed to where it really is, and
+    /// refused when `.wharfignore` excludes either name, so that a symlink
+    /// cannot carry an ignored file into the image.
+    fn source(&self, written: &str, cleaned: &str) -> Result<Source, SourceError> {
+        let excluded = || {
+            SourceError(format!(
+                "COPY source '{written}' is excluded by .wharfignore"
+            ))
+        };
+        if !cleaned.is_empty() && self.ignore.is_excluded(cleaned) {
+            return Err(excluded());
         }
         let kind = self
-            .kind_of(&cleaned)
-            .map_err(|e| self.explain(source, e))?;
-        Ok(vec![Source {
-            path: cleaned,
+            .kind_of(cleaned)
+            .map_err(|e| self.explain(written, e))?;
+        let real = if cleaned.is_empty() {
+            String::new()
+        } else {
+            self.dir
+                .canonicalize(cleaned)
+                .map_err(|e| self.explain(written, e))?
+                .to_string_lossy()
+                .replace('\\', "/")
+        };
+        if !real.is_empty() && self.ignore.is_excluded(&real) {
+            return Err(excluded());
+        }
+        Ok(Source {
+            name: cleaned.rsplit('/').next().unwrap_or(cleaned).to_owned(),
+            path: real,
             kind,
-        }])
+        })
     }
 
     fn resolve_glob(&self, source: &str, pattern: &str) -> Result<Vec<Source>, SourceError> {
@@ -100,11 +126,7 @@ impl BuildContext {
         let everything = self.everything();
         let mut matches = Vec::new();
         for path in everything.iter().filter(|p| glob.is_match(p.as_str())) {
-            let kind = self.kind_of(path).map_err(|e| self.explain(path, e))?;
-            matches.push(Source {
-                path: path.clone(),
-                kind,
-            });
+            matches.push(self.source(path, path)?);
         }
         if matches.is_empty() {
             return Err(SourceError(format!(

@@ -211,6 +211,7 @@ pub fn build(
         manifest: oci_manifest,
         config,
     };
+    writer.ensure_complete(&image)?;
     writer.unpack(&image)?;
     let descriptor = image::descriptor(
         MediaType::ImageManifest,
@@ -296,7 +297,7 @@ fn copy_layer(
         let target = match source.kind {
             context::SourceKind::Dir => dest_rel.clone(),
             context::SourceKind::File(_) if into_directory => {
-                let name = source.path.rsplit('/').next().unwrap_or(&source.path);
+                let name = &source.name;
                 if dest_rel.is_empty() {
                     name.to_owned()
                 } else {

@@ -106,6 +106,7 @@ pub fn install(
     installed.add_to_layer(
         &Source {
             path: String::new(),
+            name: String::new(),
             kind: SourceKind::Dir,
         },
         &dest,
@@ -146,6 +147,7 @@ fn requirements_file(
             Source {
                 path,
                 kind: SourceKind::File(_),
+                ..
             },
         ] => Ok(context.path().join(path)),
         _ => Err(manifest

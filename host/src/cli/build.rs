@@ -33,9 +33,14 @@ impl BuildCommand {
     pub fn execute(self) -> Result<()> {
         let store = super::open_store()?;
         let source_date_epoch = match std::env::var("SOURCE_DATE_EPOCH") {
-            Ok(text) if !text.is_empty() => Some(text.parse::<u64>().with_context(|| {
-                format!("SOURCE_DATE_EPOCH must be a number of seconds, not '{text}'")
-            })?),
+            Ok(text) if !text.is_empty() => Some(
+                text.parse::<u64>()
+                    .ok()
+                    .filter(|secs| *secs <= 253_402_300_799)
+                    .with_context(|| {
+                        format!("SOURCE_DATE_EPOCH must be seconds since 1970, before the year 10000, not '{text}'")
+                    })?,
+            ),
             _ => None,
         };
         let options = BuildOptions {

@@ -56,7 +56,8 @@ pub struct RunCommand {
     #[arg(long, value_name = "N")]
     fuel: Option<u64>,
 
-    /// Accepted for Docker compatibility: a run never leaves anything behind.
+    /// Accepted for Docker compatibility: wharf keeps no container after a
+    /// run (its /tmp is removed; one cut short is collected by `system prune`).
     #[arg(long)]
     rm: bool,
 

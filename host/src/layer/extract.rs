@@ -92,7 +92,10 @@ fn apply_layer_limited(
                 if let Some(digest) = copy_recording_wasm(&mut entry, &mut file)
                     .with_context(|| format!("cannot write {path}"))?
                 {
-                    modules.insert(format!("/{path}"), digest);
+                    // Recorded where the file really is: a parent may be a
+                    // symlink inside the tree.
+                    let real = canonical_path(root, &path)?;
+                    modules.insert(format!("/{real}"), digest);
                 }
                 set_mode(root, &path, mode)?;
             }
@@ -120,8 +123,10 @@ fn apply_layer_limited(
                 prepare_leaf(root, &path, modules)?;
                 root.hard_link(&target, root, &path)
                     .with_context(|| format!("cannot create hard link {path} -> {target}"))?;
-                if let Some(digest) = modules.get(&format!("/{target}")).cloned() {
-                    modules.insert(format!("/{path}"), digest);
+                let real_target = canonical_path(root, &target)?;
+                if let Some(digest) = modules.get(&format!("/{real_target}")).cloned() {
+                    let real = canonical_path(root, &path)?;
+                    modules.insert(format!("/{real}"), digest);
                 }
             }
             EntryType::XGlobalHeader | EntryType::XHeader => continue,
@@ -162,6 +167,15 @@ fn clean_entry_path(path: &Path) -> Result<Option<String>> {
         }
     }
     Ok((!parts.is_empty()).then(|| parts.join("/")))
+}
+
+/// Where an entry really is in the tree, symlinks in its parents followed
+/// (inside the tree only).
+fn canonical_path(root: &Dir, path: &str) -> Result<String> {
+    let real = root
+        .canonicalize(path)
+        .with_context(|| format!("cannot resolve {path} inside the image"))?;
+    Ok(real.to_string_lossy().replace('\\', "/"))
 }
 
 fn parent_of(path: &str) -> &str {
@@ -235,7 +249,19 @@ fn remove_any(root: &Dir, path: &str, modules: &mut ModuleIndex) -> Result<()> {
         root.remove_file(path)
     }
     .with_context(|| format!("cannot remove {path}"))?;
-    let key = format!("/{path}");
+    // The index knows entries by where they really are.
+    let parent = parent_of(path);
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let real_parent = if parent.is_empty() {
+        String::new()
+    } else {
+        canonical_path(root, parent)?
+    };
+    let key = if real_parent.is_empty() {
+        format!("/{name}")
+    } else {
+        format!("/{real_parent}/{name}")
+    };
     let below = format!("{key}/");
     modules.retain(|k, _| *k != key && !k.starts_with(&below));
     Ok(())
@@ -402,6 +428,36 @@ mod tests {
             Some(&crate::digest::sha256(b"\0asm\x01\0\0\0"))
         );
         assert_eq!(modules.len(), 1);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn modules_written_through_a_symlinked_directory_are_recorded_where_they_are() {
+        let archive = tar_with(|b| {
+            raw_entry(b, "usr", EntryType::Directory, None);
+            raw_entry(b, "lnk", EntryType::Symlink, Some("usr"));
+            add_file(b, "lnk/a.wasm", b"\0asm\x01\0\0\0victim");
+            add_file(b, "usr/a.wasm", b"\0asm\x01\0\0\0attacker");
+        });
+        let (_dir, modules) = extract(&archive);
+        let modules = modules.unwrap();
+        assert_eq!(
+            modules.get("/usr/a.wasm"),
+            Some(&crate::digest::sha256(b"\0asm\x01\0\0\0attacker"))
+        );
+        assert_eq!(modules.get("/lnk/a.wasm"), None);
+        assert_eq!(modules.len(), 1);
+
+        // Replacing it through the link with something that is not Wasm
+        // forgets it.
+        let archive = tar_with(|b| {
+            raw_entry(b, "usr", EntryType::Directory, None);
+            add_file(b, "usr/a.wasm", b"\0asm\x01\0\0\0victim");
+            raw_entry(b, "lnk", EntryType::Symlink, Some("usr"));
+            add_file(b, "lnk/a.wasm", b"plain text");
+        });
+        let (_dir, modules) = extract(&archive);
+        assert!(modules.unwrap().is_empty());
     }
 
     #[test]

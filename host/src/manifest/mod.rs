@@ -62,7 +62,7 @@ pub struct Manifest {
     pub entrypoint: Option<Vec<String>>,
     /// `cmd`, when set.
     pub cmd: Option<Vec<String>>,
-    /// `[env]`, in file order.
+    /// `[env]`, sorted by name (TOML tables have no order).
     pub env: Vec<(String, String)>,
     /// `labels`.
     pub labels: BTreeMap<String, String>,

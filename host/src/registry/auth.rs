@@ -175,7 +175,12 @@ pub fn lookup(registry: &str) -> Result<Option<Credentials>> {
 /// Saves credentials for `registry` in wharf's file.
 pub fn save(registry: &str, credentials: &Credentials) -> Result<()> {
     let path = wharf_auth_file()?;
-    let mut config = read_json(&path)?.unwrap_or_else(|| json!({"auths": {}}));
+    let mut config = read_json(&path)?
+        .filter(Value::is_object)
+        .unwrap_or_else(|| json!({}));
+    if !config["auths"].is_object() {
+        config["auths"] = json!({});
+    }
     let auth = STANDARD.encode(format!("{}:{}", credentials.username, credentials.secret));
     config["auths"][registry] = json!({ "auth": auth });
     write_private(&path, &serde_json::to_vec_pretty(&config)?)

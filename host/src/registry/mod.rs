@@ -165,6 +165,7 @@ impl Registry {
                 writer.put_blob_file(temp, &digest)?;
             }
             writer.put_blob(&manifest_bytes)?;
+            writer.ensure_complete(&image)?;
             writer.unpack(&image)?;
             let descriptor =
                 image::descriptor(MediaType::ImageManifest, id, manifest_bytes.len() as u64);
@@ -249,8 +250,14 @@ impl Registry {
             })?;
             writer.write_all(&chunk)?;
             progress.advanced(digest, chunk.len() as u64);
+            if writer.written() > size {
+                bail!("blob {digest} is longer than the {size} bytes the image says: refused");
+            }
         }
         let (out, actual, length) = writer.finish();
+        if length != size {
+            bail!("blob {digest} holds {length} bytes, not the {size} the image says: refused");
+        }
         if actual != *digest {
             bail!(
                 "blob {digest} does not match its digest (its {length} bytes hash to {actual}): refused"

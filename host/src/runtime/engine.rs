@@ -13,8 +13,12 @@
 //! the SHA-256 of the bytes wharf wrote. The first load hashes the artifact
 //! and compares; later loads trust it while its size and modification time
 //! are those it had when it was last verified, and hash it again when they
-//! are not. An artifact that is missing its record, truncated or changed is
-//! compiled again (and `--verbose` says why).
+//! are not. An artifact that is missing its record, truncated or damaged is
+//! compiled again (and `--verbose` says why). The record guards against
+//! accidents, not against someone who can write the store: like the images
+//! in it, the store is trusted, and runs refuse mounts that would hand it
+//! to a guest. A module is compiled only from bytes that hash to the
+//! digest it is cached under.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -292,6 +296,11 @@ impl GuestEngine {
             }
         }
         let bytes = bytes()?;
+        // Never cache (or run) bytes under a digest they do not have.
+        let actual = digest::sha256(&bytes);
+        if actual != *digest {
+            anyhow::bail!("{what} changed: expected {digest}, read bytes hashing to {actual}");
+        }
         let compiled = self.compile(what, &bytes)?;
         if let Some(cache) = &self.cache
             && let Err(e) = cache.save(digest, &compiled)

@@ -52,8 +52,17 @@ pub struct Preopen {
 }
 
 /// The planned filesystem of one run.
+///
+/// Every directory handed to the guest is opened while the plan is made,
+/// beneath the directory it was derived from, and that very handle is what
+/// the guest gets: a component of a writable mount swapped for a symlink
+/// after the plan was checked cannot redirect it.
 #[derive(Debug)]
 pub struct GuestFs {
+    /// The image tree, when the image serves `/`.
+    image_root: Option<PathBuf>,
+    /// Open handles of `preopens`, in the same order.
+    handles: Vec<std::fs::File>,
     /// What the guest's paths really mean: `/` (image or mount), `/tmp`,
     /// mounts. Used to find files the way a Docker user thinks of them.
     truth: Vec<Preopen>,
@@ -69,24 +78,51 @@ impl GuestFs {
     /// Plans the filesystem: `root` is the image tree (if any), `tmp` the
     /// run's private `/tmp`, `workdir` the absolute working directory.
     pub fn plan(root: Option<&Path>, mounts: &[Mount], tmp: &Path, workdir: &str) -> Result<Self> {
+        let mut normalized: Vec<Mount> = Vec::new();
+        for mount in mounts {
+            let guest = guest_path::resolve("/", &mount.guest);
+            if normalized.iter().any(|m| m.guest == guest) {
+                bail!("two mounts at {guest}");
+            }
+            let host = fs::canonicalize(&mount.host)
+                .with_context(|| format!("cannot use {} as a mount", mount.host.display()))?;
+            if !host.is_dir() {
+                bail!(
+                    "{} is not a directory (wharf mounts directories)",
+                    host.display()
+                );
+            }
+            normalized.push(Mount {
+                host,
+                guest,
+                read_only: mount.read_only,
+            });
+        }
+        let mounts = normalized;
+
         let mut truth: Vec<Preopen> = Vec::new();
         let root_mount = mounts.iter().find(|m| m.guest == "/");
-        match (root_mount, root) {
-            (Some(m), _) => truth.push(preopen(&m.host, "/", m.read_only)),
-            (None, Some(tree)) => truth.push(preopen(tree, "/", true)),
-            (None, None) => {}
-        }
+        let image_root = match (root_mount, root) {
+            (Some(m), _) => {
+                truth.push(preopen(&m.host, "/", m.read_only));
+                None
+            }
+            (None, Some(tree)) => {
+                truth.push(preopen(tree, "/", true));
+                Some(tree.to_owned())
+            }
+            (None, None) => None,
+        };
         if !mounts.iter().any(|m| m.guest == "/tmp") {
             truth.push(preopen(tmp, "/tmp", false));
         }
         for mount in mounts.iter().filter(|m| m.guest != "/") {
-            if truth.iter().any(|p| p.guest == mount.guest) {
-                bail!("two mounts at {}", mount.guest);
-            }
             truth.push(preopen(&mount.host, &mount.guest, mount.read_only));
         }
 
         let mut fs = GuestFs {
+            image_root,
+            handles: Vec::new(),
             preopens: truth.clone(),
             opened: truth.iter().map(|_| std::sync::OnceLock::new()).collect(),
             truth,
@@ -95,7 +131,50 @@ impl GuestFs {
         if workdir != "/" {
             fs.emulate_workdir(workdir)?;
         }
+        fs.handles = fs.open_preopens()?;
         Ok(fs)
+    }
+
+    /// Opens every preopen beneath the directory it derives from.
+    fn open_preopens(&self) -> Result<Vec<std::fs::File>> {
+        self.preopens
+            .iter()
+            .map(|p| {
+                let (index, source) = self
+                    .truth
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, t)| p.host.starts_with(&t.host))
+                    .max_by_key(|(_, t)| t.host.as_os_str().len())
+                    .with_context(|| {
+                        format!("{} is outside every directory of the run", p.host.display())
+                    })?;
+                let dir = self.truth_dir(index)?;
+                let below = p.host.strip_prefix(&source.host).unwrap_or(Path::new(""));
+                let opened = if below.as_os_str().is_empty() {
+                    dir.try_clone()?
+                } else {
+                    dir.open_dir(below).with_context(|| {
+                        format!("cannot open {} for the guest", p.host.display())
+                    })?
+                };
+                Ok(opened.into_std_file())
+            })
+            .collect()
+    }
+
+    /// The path to hand wasmtime for preopen `index`: the handle opened
+    /// while planning, where the OS can name an open descriptor.
+    pub fn preopen_path(&self, index: usize) -> PathBuf {
+        held_path(&self.handles[index]).unwrap_or_else(|| self.preopens[index].host.clone())
+    }
+
+    /// Whether the image (not a mount) serves an absolute guest path.
+    pub fn served_by_image(&self, guest: &str) -> bool {
+        match (&self.image_root, self.locate(guest)) {
+            (Some(root), Some((preopen, _))) => &preopen.host == root,
+            _ => false,
+        }
     }
 
     /// The directories to hand the guest, in order.
@@ -132,15 +211,16 @@ impl GuestFs {
         let (index, rest) = self
             .locate_index(guest)
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no directory holds it"))?;
-        let preopen = &self.truth[index];
-        let dir = match self.opened[index].get() {
-            Some(dir) => dir,
-            None => {
-                let dir = Dir::open_ambient_dir(&preopen.host, cap_std::ambient_authority())?;
-                self.opened[index].get_or_init(|| dir)
-            }
-        };
-        Ok((dir, preopen, rest))
+        Ok((self.truth_dir(index)?, &self.truth[index], rest))
+    }
+
+    /// One of the run's own directories, opened once.
+    fn truth_dir(&self, index: usize) -> io::Result<&Dir> {
+        if let Some(dir) = self.opened[index].get() {
+            return Ok(dir);
+        }
+        let dir = Dir::open_ambient_dir(&self.truth[index].host, cap_std::ambient_authority())?;
+        Ok(self.opened[index].get_or_init(|| dir))
     }
 
     /// Opens a regular file by absolute guest path, following symlinks
@@ -274,6 +354,28 @@ fn preopen(host: &Path, guest: &str, read_only: bool) -> Preopen {
         guest: guest.to_owned(),
         read_only,
     }
+}
+
+/// A path that names an open directory descriptor itself, where the OS has
+/// one: opening it yields that very directory, whatever happened to its
+/// name since.
+#[cfg(target_os = "linux")]
+fn held_path(file: &std::fs::File) -> Option<PathBuf> {
+    use std::os::fd::AsRawFd;
+    Some(PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd())))
+}
+
+#[cfg(all(unix, not(target_os = "linux")))]
+fn held_path(file: &std::fs::File) -> Option<PathBuf> {
+    use std::os::fd::AsRawFd;
+    Some(PathBuf::from(format!("/dev/fd/{}", file.as_raw_fd())))
+}
+
+/// Windows has no path for an open handle: the checked path is used, and
+/// the window between check and open stays (see docs/SECURITY.md).
+#[cfg(not(unix))]
+fn held_path(_file: &std::fs::File) -> Option<PathBuf> {
+    None
 }
 
 fn top_level(guest: &str) -> &str {

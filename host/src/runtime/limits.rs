@@ -129,7 +129,12 @@ impl GuestLimiter {
         Self { limit, used: 0 }
     }
 
-    fn grow(&mut self, current: u64, desired: u64) -> wasmtime::Result<bool> {
+    fn grow(&mut self, current: u64, desired: u64, maximum: Option<u64>) -> wasmtime::Result<bool> {
+        // A growth past the memory's own maximum fails without wharf's help
+        // and must not be counted.
+        if maximum.is_some_and(|max| desired > max) {
+            return Ok(false);
+        }
         let wanted = self.used.saturating_sub(current).saturating_add(desired);
         if wanted > self.limit {
             return Err(MemoryLimitExceeded {
@@ -148,22 +153,26 @@ impl ResourceLimiter for GuestLimiter {
         &mut self,
         current: usize,
         desired: usize,
-        _maximum: Option<usize>,
+        maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        self.grow(current as u64, desired as u64)
+        self.grow(current as u64, desired as u64, maximum.map(|m| m as u64))
     }
 
     fn table_growing(
         &mut self,
         current: usize,
         desired: usize,
-        _maximum: Option<usize>,
+        maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         if desired > MAX_TABLE_ELEMENTS {
             return Ok(false);
         }
         let element = std::mem::size_of::<usize>() as u64;
-        self.grow(current as u64 * element, desired as u64 * element)
+        self.grow(
+            current as u64 * element,
+            desired as u64 * element,
+            maximum.map(|m| m as u64 * element),
+        )
     }
 
     fn instances(&self) -> usize {
@@ -189,9 +198,8 @@ pub struct Ticker {
 }
 
 impl Ticker {
-    /// Starts the countdown.
-    pub fn start(engine: &Engine, limit: Duration) -> Self {
-        let fired = Arc::new(AtomicBool::new(false));
+    /// Starts the countdown; `fired` is set when time is up.
+    pub fn start(engine: &Engine, limit: Duration, fired: Arc<AtomicBool>) -> Self {
         let (stop, stopped) = mpsc::channel::<()>();
         let thread = {
             let engine = engine.clone();
@@ -268,6 +276,23 @@ mod tests {
     }
 
     #[test]
+    fn a_growth_past_the_memorys_own_maximum_is_not_counted() {
+        let mut limiter = GuestLimiter::new(1 << 20);
+        assert!(
+            limiter
+                .memory_growing(0, 64 << 10, Some(128 << 10))
+                .unwrap()
+        );
+        assert!(
+            !limiter
+                .memory_growing(64 << 10, 512 << 10, Some(128 << 10))
+                .unwrap()
+        );
+        // The failed attempt left the budget untouched.
+        assert!(limiter.memory_growing(0, 900 << 10, None).unwrap());
+    }
+
+    #[test]
     fn messages_name_the_limit_and_how_to_raise_it() {
         let text = LimitHit::Memory { limit: 64 << 20 }.to_string();
         assert!(
@@ -287,10 +312,10 @@ mod tests {
     #[test]
     fn the_ticker_fires_only_when_time_runs_out() {
         let engine = Engine::default();
-        let quick = Ticker::start(&engine, Duration::from_secs(3600));
+        let quick = Ticker::start(&engine, Duration::from_secs(3600), Arc::default());
         assert!(!quick.fired());
         drop(quick);
-        let slow = Ticker::start(&engine, Duration::from_millis(1));
+        let slow = Ticker::start(&engine, Duration::from_millis(1), Arc::default());
         thread::sleep(Duration::from_millis(50));
         assert!(slow.fired());
     }

@@ -25,12 +25,13 @@ pub mod limits;
 mod precompile;
 
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use anyhow::{Context, Result, bail};
 use oci_spec::image::Digest;
-use wasmtime::Store as WasmStore;
 use wasmtime::component::ResourceTable;
+use wasmtime::{Store as WasmStore, UpdateDeadline};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
@@ -216,10 +217,19 @@ impl Runtime {
     /// read before [`PreparedRun::start`].
     pub fn prepare(&self, spec: &RunSpec) -> Result<PreparedRun<'_>> {
         let mut phases = Phases::start();
-        let tmp = tempfile::Builder::new()
-            .prefix("wharf-run-")
-            .tempdir()
-            .context("cannot create the run's /tmp")?;
+        // In the store's staging area when there is a store, so that a run
+        // cut short (killed, or ended by the watchdog) leaves its /tmp where
+        // `system prune` collects it.
+        let tmp = match &self.store {
+            Some(store) => tempfile::Builder::new()
+                .prefix("run-")
+                .tempdir_in(store.root().join("tmp")),
+            None => tempfile::Builder::new().prefix("wharf-run-").tempdir(),
+        }
+        .context("cannot create the run's /tmp")?;
+        if let Some(store) = &self.store {
+            refuse_store_mounts(store, &spec.mounts)?;
+        }
         match &spec.program {
             Program::Image(reference) => {
                 let store = self
@@ -244,12 +254,15 @@ impl Runtime {
                     .map_or(DEFAULT_PATH, |(_, v)| v.as_str())
                     .to_owned();
                 let program = command::locate(&fs, &argv[0], &path_var, &workdir)?;
-                let digest = module_digest(&fs, Some(&rootfs), &program)?;
+                let file = program_file(&fs, Some(&rootfs), &program)?;
                 phases.mark("plan");
                 let linked = engine.program_marked(
                     &argv[0],
-                    &digest,
-                    || read_guest_file(&fs, &program),
+                    &file.digest,
+                    || match file.bytes {
+                        Some(bytes) => Ok(bytes),
+                        None => read_guest_file(&fs, &program),
+                    },
                     &mut |phase| phases.mark(phase),
                 )?;
                 let mut env = env;
@@ -308,6 +321,28 @@ impl Runtime {
     }
 }
 
+/// A guest that could write into the store could plant compiled code that
+/// a later run maps: mounts that hold the store, or lie in it, are refused.
+fn refuse_store_mounts(store: &Store, mounts: &[Mount]) -> Result<()> {
+    let Ok(root) = std::fs::canonicalize(store.root()) else {
+        return Ok(());
+    };
+    for mount in mounts {
+        let Ok(host) = std::fs::canonicalize(&mount.host) else {
+            continue; // the plan reports it
+        };
+        if root.starts_with(&host) || host.starts_with(&root) {
+            bail!(
+                "cannot mount {} at {}: it holds wharf's image store ({}), which a guest must not reach",
+                mount.host.display(),
+                mount.guest,
+                root.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 fn workdir(spec: &RunSpec, config: &RunConfig) -> String {
     match &spec.workdir {
         Some(w) => guest_path::resolve(&config.workdir, w),
@@ -315,26 +350,37 @@ fn workdir(spec: &RunSpec, config: &RunConfig) -> String {
     }
 }
 
-/// The digest of a Wasm binary in the guest's filesystem: recorded when the
-/// image was unpacked (under its own path, or the path its symlinks lead
-/// to), or computed now.
-fn module_digest(fs: &GuestFs, rootfs: Option<&Rootfs>, program: &str) -> Result<Digest> {
-    if let Some(rootfs) = rootfs {
-        if let Some(digest) = rootfs.module_digest(program) {
-            return Ok(digest.clone());
-        }
-        if let Some(digest) = fs
-            .canonical(program)
-            .ok()
-            .and_then(|c| rootfs.module_digest(&c))
-        {
-            return Ok(digest.clone());
+/// A Wasm binary in the guest's filesystem, ready to be loaded: its digest,
+/// and its bytes when they had to be read to learn it.
+struct ProgramFile {
+    digest: Digest,
+    bytes: Option<Vec<u8>>,
+}
+
+/// Learns a program's digest: recorded when the image was unpacked, when
+/// the image itself serves the path (under it, or where its symlinks
+/// lead); otherwise (a mount serves it) by reading the file once, so that
+/// the bytes compiled are the bytes hashed.
+fn program_file(fs: &GuestFs, rootfs: Option<&Rootfs>, program: &str) -> Result<ProgramFile> {
+    if let Some(rootfs) = rootfs.filter(|_| fs.served_by_image(program)) {
+        let recorded = rootfs.module_digest(program).cloned().or_else(|| {
+            fs.canonical(program)
+                .ok()
+                .filter(|c| fs.served_by_image(c))
+                .and_then(|c| rootfs.module_digest(&c).cloned())
+        });
+        if let Some(digest) = recorded {
+            return Ok(ProgramFile {
+                digest,
+                bytes: None,
+            });
         }
     }
-    let file = fs
-        .open_file(program)
-        .with_context(|| format!("cannot open {program}"))?;
-    Ok(digest::sha256_reader(std::io::BufReader::new(file))?)
+    let bytes = read_guest_file(fs, program)?;
+    Ok(ProgramFile {
+        digest: digest::sha256(&bytes),
+        bytes: Some(bytes),
+    })
 }
 
 pub(crate) fn read_guest_file(fs: &GuestFs, program: &str) -> Result<Vec<u8>> {
@@ -445,12 +491,13 @@ impl PreparedRun<'_> {
     /// Runs the guest to completion.
     pub fn start(mut self) -> Result<Exit> {
         self.phases.mark("prepare");
+        let fired = Arc::new(AtomicBool::new(false));
         let ticker = self
             .limits
             .timeout
-            .map(|limit| Ticker::start(self.engine.engine(), limit));
+            .map(|limit| Ticker::start(self.engine.engine(), limit, fired.clone()));
         let mut phases = std::mem::replace(&mut self.phases, Phases::start());
-        let result = self.execute(&mut phases);
+        let result = self.execute(&mut phases, &fired);
         phases.mark("guest");
         phases.report();
         let timed_out = ticker.as_ref().is_some_and(Ticker::fired);
@@ -474,14 +521,14 @@ impl PreparedRun<'_> {
         for (key, value) in &self.env {
             builder.env(key, value);
         }
-        for preopen in self.fs.preopens() {
+        for (index, preopen) in self.fs.preopens().iter().enumerate() {
             let perms = if preopen.read_only {
                 FsPerms::ReadOnly
             } else {
                 FsPerms::ReadWrite
             };
             builder
-                .preopened_dir(&preopen.host, &preopen.guest, perms)
+                .preopened_dir(self.fs.preopen_path(index), &preopen.guest, perms)
                 .map_err(anyhow::Error::from)
                 .with_context(|| {
                     format!(
@@ -496,13 +543,18 @@ impl PreparedRun<'_> {
 
     /// Sets a store's limits: memory through the limiter, time through
     /// the epoch deadline, fuel through the budget.
-    fn limit<T>(&self, store: &mut WasmStore<T>) -> Result<()> {
-        // Ticks beyond the current epoch: the ticker bumps the epoch once,
-        // when time is up; without a timeout the deadline is never reached.
-        store.set_epoch_deadline(if self.limits.timeout.is_some() {
-            1
-        } else {
-            u64::MAX
+    fn limit<T>(&self, store: &mut WasmStore<T>, fired: &Arc<AtomicBool>) -> Result<()> {
+        // Runs share their engine's epoch: a bump (some run's time being
+        // up) makes every running guest ask here, and only the one whose
+        // own time is up stops.
+        let fired = fired.clone();
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            Ok(if fired.load(Ordering::SeqCst) {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::Continue(1)
+            })
         });
         if let Some(fuel) = self.limits.fuel {
             store.set_fuel(fuel)?;
@@ -510,7 +562,7 @@ impl PreparedRun<'_> {
         Ok(())
     }
 
-    fn execute(&self, phases: &mut Phases) -> Result<Exit> {
+    fn execute(&self, phases: &mut Phases, fired: &Arc<AtomicBool>) -> Result<Exit> {
         let limits = self.limits;
         let not_runnable = |reason: String| RunError::NotRunnable {
             what: self.argv[0].clone(),
@@ -521,7 +573,7 @@ impl PreparedRun<'_> {
                 let state = ModuleState::new(self.wasi()?.build_p1(), limits.memory);
                 let mut store = WasmStore::new(self.engine.engine(), state);
                 store.limiter(|state| &mut state.limiter);
-                self.limit(&mut store)?;
+                self.limit(&mut store, fired)?;
                 let instance = match pre.instantiate(&mut store) {
                     Ok(instance) => instance,
                     Err(e) => return instantiation_failure(e, &limits, not_runnable),
@@ -544,7 +596,7 @@ impl PreparedRun<'_> {
                 };
                 let mut store = WasmStore::new(self.engine.engine(), state);
                 store.limiter(|state| &mut state.limiter);
-                self.limit(&mut store)?;
+                self.limit(&mut store, fired)?;
                 let command = match pre.instantiate(&mut store) {
                     Ok(command) => command,
                     Err(e) => return instantiation_failure(e, &limits, not_runnable),
@@ -560,16 +612,19 @@ impl PreparedRun<'_> {
     }
 }
 
-/// An instantiation that failed: over the memory limit, or not runnable.
+/// An instantiation that failed: the guest's own start code trapped,
+/// exited or hit a limit (an outcome like any other), or the program
+/// cannot be run.
 fn instantiation_failure(
     error: wasmtime::Error,
     limits: &EffectiveLimits,
     not_runnable: impl Fn(String) -> RunError,
 ) -> Result<Exit> {
-    if error.downcast_ref::<MemoryLimitExceeded>().is_some() {
-        return Ok(Exit::Limit(LimitHit::Memory {
-            limit: limits.memory,
-        }));
+    let guest_ended = error.downcast_ref::<MemoryLimitExceeded>().is_some()
+        || error.downcast_ref::<I32Exit>().is_some()
+        || error.downcast_ref::<wasmtime::Trap>().is_some();
+    if guest_ended {
+        return Ok(outcome(Err(error), limits));
     }
     Err(not_runnable(format!("{error:#}")).into())
 }

@@ -110,8 +110,10 @@ impl Runtime {
             })
             .map(|(path, digest)| (path.to_owned(), digest.clone()))
             .collect();
-        // The same binary under two names compiles once.
-        wanted.sort_by_key(|(_, digest)| digest.to_string());
+        // The same binary under two names compiles once, under the
+        // entrypoint's name when it is one of them (so that it is linked).
+        wanted
+            .sort_by_key(|(path, digest)| (digest.to_string(), Some(path) != entrypoint.as_ref()));
         wanted.dedup_by(|a, b| a.1 == b.1);
 
         let mut report = Precompiled::default();

@@ -198,6 +198,7 @@ impl Store {
                 .map(|t| &t.id)
                 .filter(|id| digest::hex(id).starts_with(&hex))
                 .collect();
+            ids.sort_by_key(|id| id.to_string());
             ids.dedup();
             match ids.len() {
                 1 => return Ok(ids[0].clone()),
@@ -294,6 +295,33 @@ impl StoreWriter<'_> {
         Ok(())
     }
 
+    /// Checks, under the lock, that every blob of `image` is in the store:
+    /// another process may have removed a base between a build's start and
+    /// its end.
+    pub fn ensure_complete(&self, image: &Image) -> Result<()> {
+        let mut needed = vec![image.id.clone(), image.manifest.config().digest().clone()];
+        needed.extend(image.layers().iter().map(|l| l.digest().clone()));
+        for digest in needed {
+            if !self.store.has_blob(&digest) {
+                bail!(
+                    "blob {digest} of image {} was removed while the image was being stored (by `rmi` in another process?); nothing was tagged",
+                    digest::short(&image.id)
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Points several tags at images with one update of the index.
+    pub fn tag_all(&self, tags: &[(String, Descriptor)]) -> Result<()> {
+        let mut index = index::read(self.store)?;
+        let now = SystemTime::now();
+        for (name, manifest) in tags {
+            index::set_tag(&mut index, name, manifest, now);
+        }
+        index::write(self.store, &index)
+    }
+
     /// Points tag `name` (`repository:tag`) at image `manifest`.
     pub fn tag(&self, name: &str, manifest: &Descriptor) -> Result<()> {
         let mut index = index::read(self.store)?;
@@ -334,14 +362,23 @@ impl StoreWriter<'_> {
         let mut live_trees: HashSet<String> = HashSet::new();
         for tag in self.store.tags()? {
             live_blobs.insert(digest::hex(&tag.id).to_owned());
-            let Ok(image) = self.store.load_image(&tag.id) else {
-                continue; // keep what we cannot read; `system check` reports it
+            // Keep what the manifest names even when the image cannot be
+            // read whole (`system check` reports that): damage is never
+            // made permanent by collecting it.
+            let Ok(manifest) = self
+                .store
+                .read_blob(&tag.id)
+                .and_then(|b| Ok(serde_json::from_slice::<ImageManifest>(&b)?))
+            else {
+                continue;
             };
-            live_blobs.insert(digest::hex(image.manifest.config().digest()).to_owned());
-            for layer in image.layers() {
+            live_blobs.insert(digest::hex(manifest.config().digest()).to_owned());
+            for layer in manifest.layers() {
                 live_blobs.insert(digest::hex(layer.digest()).to_owned());
             }
-            if let Ok(chain) = image.chain_id() {
+            if let Ok(image) = self.store.load_image(&tag.id)
+                && let Ok(chain) = image.chain_id()
+            {
                 live_trees.insert(rootfs::tree_name(chain.as_ref()));
             }
         }
@@ -351,7 +388,7 @@ impl StoreWriter<'_> {
         {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if live_blobs.contains(&name) {
+            if live_blobs.contains(&name) || !entry.file_type()?.is_file() {
                 continue;
             }
             let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
@@ -388,6 +425,9 @@ impl StoreWriter<'_> {
         }
         let artifacts = self.store.root.join("artifacts");
         for engine in fs::read_dir(&artifacts)?.flatten() {
+            if !engine.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
             let engine_name = engine.file_name().to_string_lossy().into_owned();
             let keep_engine = engines.contains(&engine_name);
             for artifact in fs::read_dir(engine.path())?.flatten() {

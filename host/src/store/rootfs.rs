@@ -65,11 +65,23 @@ impl Store {
             .join(tree_name(image.chain_id()?.as_ref()));
         {
             let _shared = self.lock(LockKind::Shared)?;
-            if dir.is_dir() {
-                return open(&dir);
+            if dir.is_dir()
+                && let Ok(rootfs) = open(&dir)
+            {
+                return Ok(rootfs);
             }
         }
         let writer = self.write()?;
+        // A tree whose index cannot be read (a crash at the wrong moment)
+        // is unpacked again rather than failing every run.
+        if dir.is_dir()
+            && open(&dir).is_err()
+            && let Some(guard) = lock::try_lock_exclusive(&dir.join(IN_USE))?
+        {
+            drop(guard);
+            fs::remove_dir_all(&dir)
+                .with_context(|| format!("cannot remove the damaged tree {}", dir.display()))?;
+        }
         writer.unpack(image)?;
         open(&dir)
     }
@@ -135,6 +147,14 @@ pub(super) fn materialize(store: &Store, image: &Image) -> Result<()> {
     let first = base.map_or(0, |k| k + 1);
     for (layer, diff_id) in layers.iter().zip(&diff_ids).skip(first) {
         if layer.media_type().to_string() == crate::image::WASM_LAYER_MEDIA_TYPE {
+            // A module layer is not compressed: its DiffID is its digest,
+            // and nothing else may claim the tree it names.
+            if diff_id != layer.digest() {
+                bail!(
+                    "layer {} is a Wasm module, but the image config names its content {diff_id}",
+                    layer.digest()
+                );
+            }
             place_module(store, layer, &tree, &mut modules)?;
             continue;
         }
@@ -169,7 +189,9 @@ pub(super) fn materialize(store: &Store, image: &Image) -> Result<()> {
         }
     }
 
-    fs::write(staging.path().join(MODULES), serde_json::to_vec(&modules)?)?;
+    let mut index = fs::File::create(staging.path().join(MODULES))?;
+    io::Write::write_all(&mut index, &serde_json::to_vec(&modules)?)?;
+    index.sync_all()?;
     fs::File::create(staging.path().join(IN_USE))?;
     drop(tree);
     let staged = staging.keep();
@@ -249,7 +271,7 @@ pub(super) fn remove_unused(store: &Store, live: &HashSet<String>) -> Result<usi
     {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if live.contains(&name) {
+        if live.contains(&name) || !entry.file_type()?.is_dir() {
             continue;
         }
         let path = entry.path();
