@@ -101,7 +101,11 @@ fn the_store_itself_cannot_be_mounted() {
                 "--quiet",
             ])
             .code(125)
-            .stderr_has(&["cannot mount", "image store", "which a guest must not reach"]);
+            .stderr_has(&[
+                "cannot mount",
+                "image store",
+                "which a guest must not reach",
+            ]);
     }
 }
 
