@@ -8,7 +8,7 @@ WHARF  := target/release/wharf
 
 FUZZ_SECONDS ?= 10
 
-.PHONY: all build demo test lint fmt clean python-runtime base-images test-deps fuzz fuzz-smoke bench
+.PHONY: all build demo test lint fmt clean python-runtime python-base sci-base base-images test-deps fuzz fuzz-smoke bench
 
 all: build
 
@@ -18,10 +18,19 @@ build:
 python-runtime: build
 	$(PYTHON) manifests/python-3.12/fetch.py --wharf $(WHARF)
 
-base-images: python-runtime
+python-base: python-runtime
 	$(WHARF) build -t python:3.12 manifests/python-3.12
 
-demo: base-images
+# CPython 3.15 with numpy, pandas, scipy…: its first compile takes about a
+# minute and 2 GB of memory.
+sci-base: build
+	$(PYTHON) manifests/python-3.15-sci/fetch.py
+	$(WHARF) build -t python:3.15-sci manifests/python-3.15-sci
+
+# Both base images, into the store WHARF_HOME names.
+base-images: python-base sci-base
+
+demo: python-base
 	@echo
 	@echo '$$ wharf build -t my-first-image guest-examples/python-app'
 	@$(WHARF) build -t my-first-image guest-examples/python-app

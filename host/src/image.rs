@@ -8,6 +8,7 @@ use oci_spec::image::{Config, Descriptor, Digest, ImageConfiguration, ImageManif
 use serde::Serialize;
 
 use crate::digest;
+use crate::launch::{LAUNCH_LABEL, Launch};
 use crate::manifest::Limits;
 
 /// The OCI `architecture` of every wharf image.
@@ -272,6 +273,20 @@ impl RunConfig {
             .rev()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// How the image's modules are started, when its manifest (or its
+    /// base's) said so with `[launch]`.
+    pub fn launch(&self) -> Result<Option<Launch>> {
+        let Some(json) = self.labels.get(LAUNCH_LABEL) else {
+            return Ok(None);
+        };
+        let launch: Launch = serde_json::from_str(json)
+            .with_context(|| format!("invalid {LAUNCH_LABEL} label in the image: {json}"))?;
+        launch
+            .validate()
+            .map_err(|e| anyhow::anyhow!("invalid {LAUNCH_LABEL} label in the image: {e}"))?;
+        Ok(Some(launch))
     }
 
     /// The limits the manifest recorded, if any.

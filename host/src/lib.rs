@@ -35,6 +35,7 @@ pub mod exit;
 pub mod guest_path;
 pub mod ignore;
 pub mod image;
+pub mod launch;
 pub mod layer;
 pub mod manifest;
 pub mod reference;

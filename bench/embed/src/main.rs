@@ -29,6 +29,8 @@ fn run() -> wasmtime::Result<i32> {
     // The same settings as wharf's engine, so that wharf's artifacts load.
     config.parallel_compilation(true);
     config.epoch_interruption(true);
+    config.async_stack_size((8 << 20) + (1 << 20));
+    config.max_wasm_stack(8 << 20);
     let engine = Engine::new(&config)?;
     let mut module = None;
     let mut wasi = WasiCtxBuilder::new();

@@ -28,6 +28,7 @@ pub use context::{BuildContext, clean_relative};
 
 use crate::guest_path;
 use crate::image::{self, Image, LIMITS_LABEL, RunConfig};
+use crate::launch::LAUNCH_LABEL;
 use crate::layer::{DEFAULT_MTIME, LayerContents, LayerEntry, WrittenLayer};
 use crate::manifest::{Base, CopyInstruction, Limits, Manifest};
 use crate::reference::ImageRef;
@@ -367,6 +368,10 @@ fn image_config(
     };
     if limits != Limits::default() {
         labels.insert(LIMITS_LABEL.to_owned(), serde_json::to_string(&limits)?);
+    }
+    // A new `[launch]` replaces the base's, as a new ENTRYPOINT does.
+    if let Some(launch) = &manifest.launch {
+        labels.insert(LAUNCH_LABEL.to_owned(), serde_json::to_string(launch)?);
     }
 
     let mut exec = config.config().clone().unwrap_or_default();

@@ -87,6 +87,8 @@ impl BuildCommand {
 /// more than a moment.
 pub(crate) struct CompileBar {
     bar: indicatif::ProgressBar,
+    /// Say, in one line, that compiling starts, where no bar can be drawn.
+    announce: bool,
 }
 
 impl CompileBar {
@@ -105,7 +107,8 @@ impl CompileBar {
             )
             .expect("a valid template"),
         );
-        Self { bar }
+        let announce = !quiet && !std::io::IsTerminal::is_terminal(&std::io::stderr());
+        Self { bar, announce }
     }
 
     pub(crate) fn done(&self) {
@@ -116,6 +119,12 @@ impl CompileBar {
 impl PrecompileProgress for CompileBar {
     fn starting(&self, count: usize) {
         self.bar.set_length(count as u64);
+        if count > 0 && self.announce {
+            eprintln!(
+                "compiling {count} program{} ahead of time (a large module takes a while)…",
+                if count == 1 { "" } else { "s" }
+            );
+        }
         if count > 0 {
             self.bar
                 .enable_steady_tick(std::time::Duration::from_millis(120));

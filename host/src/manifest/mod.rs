@@ -22,6 +22,9 @@
 //! requirements = "requirements.txt"
 //! ```
 //!
+//! A module that is not a WASI command (a reactor) is started the way
+//! `[launch]` says: see [`crate::launch`].
+//!
 //! Every error names the file, line and column. Unknown keys are errors that
 //! list the valid ones.
 
@@ -39,6 +42,7 @@ use toml::Spanned;
 
 pub use diagnostic::ManifestError;
 
+use crate::launch::Launch;
 use crate::reference::ImageRef;
 use crate::units::{self, ByteSize};
 
@@ -73,6 +77,9 @@ pub struct Manifest {
     /// `[python] requirements`: a requirements file in the build context,
     /// installed into the image's site-packages.
     pub python_requirements: Option<Spanned<String>>,
+    /// `[launch]`: how the image's modules are started, when they are
+    /// reactors rather than commands.
+    pub launch: Option<Launch>,
     source: String,
     path: std::path::PathBuf,
 }
@@ -217,6 +224,18 @@ impl Manifest {
             },
         };
 
+        let launch = match raw.launch {
+            Some(launch) => {
+                let span = launch.span();
+                let launch = launch.into_inner();
+                launch
+                    .validate()
+                    .map_err(|e| error(span, format!("`launch`: {e}")))?;
+                Some(launch)
+            }
+            None => None,
+        };
+
         Ok(Manifest {
             base,
             workdir,
@@ -227,6 +246,7 @@ impl Manifest {
             copies,
             limits,
             python_requirements: raw.python.map(|p| p.requirements),
+            launch,
             source: source.to_owned(),
             path: path.to_owned(),
         })
@@ -264,6 +284,7 @@ struct RawManifest {
     copy: Vec<RawCopy>,
     limits: Option<RawLimits>,
     python: Option<RawPython>,
+    launch: Option<Spanned<Launch>>,
 }
 
 #[derive(Deserialize)]
@@ -472,6 +493,27 @@ timeout = "30s"
         assert_eq!(m.python_requirements.unwrap().get_ref(), "requirements.txt");
         let err = parse("from = \"python:3.12\"\n[python]\nrequirement = \"r.txt\"\n").unwrap_err();
         assert!(err.message().contains("`requirements`"), "{err}");
+    }
+
+    #[test]
+    fn a_launch_convention_is_parsed_and_checked_where_it_is_written() {
+        let m = parse(
+            "from = \"scratch\"\n[launch]\ninit = [\"_initialize\"]\nentry = \"run\"\nanswer = { \"host::call\" = -1 }\n",
+        )
+        .unwrap();
+        let launch = m.launch.unwrap();
+        assert_eq!(launch.init, ["_initialize"]);
+        assert_eq!(launch.entry, "run");
+        assert_eq!(launch.answer_for("host", "call"), Some(-1));
+
+        let err = parse("from = \"scratch\"\n[launch]\nentry = \"run\"\nanswer = { call = 1 }\n")
+            .unwrap_err();
+        assert_eq!(err.line(), 2, "{err}");
+        assert!(err.message().contains("module::name"), "{err}");
+        let err = parse("from = \"scratch\"\n[launch]\ninit = []\n").unwrap_err();
+        assert!(err.message().contains("entry"), "{err}");
+        let err = parse("from = \"scratch\"\n[launch]\nentry = \"run\"\nstack = 1\n").unwrap_err();
+        assert!(err.message().contains("stack"), "{err}");
     }
 
     #[test]

@@ -31,12 +31,15 @@ use anyhow::{Context, Result};
 use oci_spec::image::Digest;
 use serde::{Deserialize, Serialize};
 use wasmtime::component::Component;
-use wasmtime::{Config, Engine, InstancePre, Linker, Module, Store};
+use wasmtime::{
+    Config, Engine, ExternType, ImportType, InstancePre, Linker, Module, Store, Val, ValType,
+};
 use wasmtime_wasi::p2::bindings::sync::CommandPre;
 use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
 
 use super::{ComponentState, ModuleState, RunError};
 use crate::digest;
+use crate::launch::Launch;
 
 /// A program compiled for the engine: a core module (WASI preview 1) or a
 /// component (WASI preview 2).
@@ -52,11 +55,38 @@ pub enum Compiled {
 /// starts from. Cheap to clone.
 #[derive(Clone)]
 pub enum Program {
-    /// A preview 1 module.
-    Module(InstancePre<ModuleState>),
+    /// A preview 1 module, and how it is started.
+    Module(InstancePre<ModuleState>, Start),
     /// A preview 2 command component.
     Component(CommandPre<ComponentState>),
 }
+
+/// How a linked core module is started.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Start {
+    /// A WASI command: call `_start`.
+    Command,
+    /// A reactor, as its image's [`Launch`] says: call the `init` exports
+    /// it has, then `entry`.
+    Reactor {
+        /// Initialisers the module exports, in order.
+        init: Vec<String>,
+        /// The entry function.
+        entry: String,
+        /// Whether `entry` returns the exit status (`() -> i32`) rather
+        /// than nothing.
+        returns_status: bool,
+    },
+}
+
+/// The Wasm stack a guest may use: 8 MiB, a native process's usual main
+/// stack (wasmtime's default is 512 KiB). CPython 3.15 needs this much to
+/// turn deep recursion into a Python `RecursionError` rather than a trap.
+pub const WASM_STACK: usize = 8 << 20;
+
+/// The native stack of the thread a guest runs on: its Wasm stack, plus
+/// room for wasmtime and the WASI calls it makes.
+pub const GUEST_THREAD_STACK: usize = WASM_STACK + (4 << 20);
 
 /// The engine, with its artifact cache, its WASI linkers and the programs
 /// it has linked so far (so that an embedder running the same program
@@ -67,7 +97,7 @@ pub struct GuestEngine {
     // Made on first use: a run needs one of the two, never both.
     modules: OnceLock<ModuleLinker>,
     components: OnceLock<wasmtime::component::Linker<ComponentState>>,
-    programs: Mutex<HashMap<Digest, Program>>,
+    programs: Mutex<HashMap<(Digest, Option<Launch>), Program>>,
 }
 
 /// The preview 1 linker and the names of everything it provides.
@@ -131,6 +161,10 @@ impl GuestEngine {
         // that any run can be given one.
         config.epoch_interruption(true);
         config.consume_fuel(fuel);
+        // wasmtime refuses a Wasm stack larger than the stack it would give
+        // async calls (which wharf does not make).
+        config.async_stack_size(WASM_STACK + (1 << 20));
+        config.max_wasm_stack(WASM_STACK);
         let engine = Engine::new(&config).map_err(|e| anyhow::anyhow!("{e:#}"))?;
         let cache = store_root.map(|root| ArtifactCache {
             dir: root.join("artifacts").join(engine_key(&engine)),
@@ -184,14 +218,16 @@ impl GuestEngine {
 
     /// The program with digest `digest`, linked and ready to instantiate:
     /// from this engine's memory, its artifact cache, or compiled from
-    /// `bytes()`. `what` names the program in errors.
+    /// `bytes()`. `launch` is its image's launch convention (none: a
+    /// command). `what` names the program in errors.
     pub fn program(
         &self,
         what: &str,
         digest: &Digest,
+        launch: Option<&Launch>,
         bytes: impl FnOnce() -> Result<Vec<u8>>,
     ) -> Result<Program> {
-        self.program_marked(what, digest, bytes, &mut |_| {})
+        self.program_marked(what, digest, launch, bytes, &mut |_| {})
     }
 
     /// [`GuestEngine::program`], calling `mark("load")` once the compiled
@@ -200,26 +236,29 @@ impl GuestEngine {
         &self,
         what: &str,
         digest: &Digest,
+        launch: Option<&Launch>,
         bytes: impl FnOnce() -> Result<Vec<u8>>,
         mark: &mut dyn FnMut(&'static str),
     ) -> Result<Program> {
-        if let Some(program) = self.programs.lock().expect("program cache").get(digest) {
+        let key = (digest.clone(), launch.cloned());
+        if let Some(program) = self.programs.lock().expect("program cache").get(&key) {
             return Ok(program.clone());
         }
         let compiled = self.load(what, digest, bytes)?;
         mark("load");
-        let program = self.link(what, compiled)?;
+        let program = self.link(what, compiled, launch)?;
         mark("link");
         self.programs
             .lock()
             .expect("program cache")
-            .insert(digest.clone(), program.clone());
+            .insert(key, program.clone());
         Ok(program)
     }
 
-    /// Links a compiled program against WASI, naming every import wharf
-    /// does not provide.
-    fn link(&self, what: &str, compiled: Compiled) -> Result<Program> {
+    /// Links a compiled program against WASI (and the answers its launch
+    /// convention gives), naming every import wharf does not provide and
+    /// checking that it can be started the way its image says.
+    fn link(&self, what: &str, compiled: Compiled, launch: Option<&Launch>) -> Result<Program> {
         let not_runnable = |reason: String| RunError::NotRunnable {
             what: what.to_owned(),
             reason,
@@ -227,15 +266,18 @@ impl GuestEngine {
         match compiled {
             Compiled::Module(module) => {
                 let linker = self.module_linker()?;
-                let missing: Vec<String> = module
-                    .imports()
-                    .filter(|i| {
-                        !linker
-                            .provided
-                            .contains(&(i.module().to_owned(), i.name().to_owned()))
-                    })
-                    .map(|i| format!("{}::{}", i.module(), i.name()))
-                    .collect();
+                let mut answered = Vec::new();
+                let mut missing = Vec::new();
+                for import in module.imports() {
+                    let key = (import.module().to_owned(), import.name().to_owned());
+                    if linker.provided.contains(&key) {
+                        continue;
+                    }
+                    match launch.and_then(|l| l.answer_for(import.module(), import.name())) {
+                        Some(value) => answered.push((import, value)),
+                        None => missing.push(format!("{}::{}", import.module(), import.name())),
+                    }
+                }
                 if !missing.is_empty() {
                     return Err(not_runnable(format!(
                         "it imports {}, which wharf does not provide (wharf provides WASI preview 1 and preview 2)",
@@ -243,20 +285,27 @@ impl GuestEngine {
                     ))
                     .into());
                 }
-                if module.get_export("_start").is_none() {
+                let start = start_of(&module, launch).map_err(not_runnable)?;
+                let pre = if answered.is_empty() {
+                    linker.linker.instantiate_pre(&module)
+                } else {
+                    let mut answering = linker.linker.clone();
+                    for (import, value) in answered {
+                        answer(&mut answering, &import, value).map_err(not_runnable)?;
+                    }
+                    answering.instantiate_pre(&module)
+                }
+                .map_err(|e| not_runnable(format!("{e:#}")))?;
+                Ok(Program::Module(pre, start))
+            }
+            Compiled::Component(component) => {
+                if launch.is_some() {
                     return Err(not_runnable(
-                        "it has no `_start` export: it is a library (reactor), not a command"
+                        "it is a component, and its image's [launch] convention applies to core modules only"
                             .into(),
                     )
                     .into());
                 }
-                let pre = linker
-                    .linker
-                    .instantiate_pre(&module)
-                    .map_err(|e| not_runnable(format!("{e:#}")))?;
-                Ok(Program::Module(pre))
-            }
-            Compiled::Component(component) => {
                 let pre = self
                     .component_linker()?
                     .instantiate_pre(&component)
@@ -344,6 +393,109 @@ impl GuestEngine {
             not_runnable(format!("it is not a valid WebAssembly program: {e:#}")).into()
         })
     }
+}
+
+/// How `module` is started: `_start` for a command, or the exports its
+/// launch convention names, checked against their types.
+fn start_of(module: &Module, launch: Option<&Launch>) -> Result<Start, String> {
+    let Some(launch) = launch else {
+        return match module.get_export("_start") {
+            Some(ExternType::Func(f)) if f.params().len() == 0 && f.results().len() == 0 => {
+                Ok(Start::Command)
+            }
+            Some(_) => Err("its `_start` export is not a command entry point (`() -> ()`)".into()),
+            None => Err(
+                "it has no `_start` export: it is a library (reactor), not a command; an image can say how to start it with [launch]"
+                    .into(),
+            ),
+        };
+    };
+    let mut init = Vec::new();
+    for name in &launch.init {
+        match module.get_export(name) {
+            None => {}
+            Some(ExternType::Func(f)) if f.params().len() == 0 && f.results().len() == 0 => {
+                init.push(name.clone());
+            }
+            Some(_) => {
+                return Err(format!(
+                    "its `{name}` export, named by [launch] init, is not a function `() -> ()`"
+                ));
+            }
+        }
+    }
+    let entry = &launch.entry;
+    let returns_status = match module.get_export(entry) {
+        Some(ExternType::Func(f)) if f.params().len() == 0 => {
+            let results: Vec<ValType> = f.results().collect();
+            match results.as_slice() {
+                [] => false,
+                [ValType::I32] => true,
+                _ => {
+                    return Err(format!(
+                        "its `{entry}` export, the [launch] entry, must be `() -> i32` or `() -> ()`"
+                    ));
+                }
+            }
+        }
+        Some(_) => {
+            return Err(format!(
+                "its `{entry}` export, the [launch] entry, must be `() -> i32` or `() -> ()`"
+            ));
+        }
+        None => {
+            return Err(format!(
+                "it has no `{entry}` export, which its image's [launch] names as the entry"
+            ));
+        }
+    };
+    Ok(Start::Reactor {
+        init,
+        entry: entry.clone(),
+        returns_status,
+    })
+}
+
+/// Defines import `import` as a function that returns `value` from every
+/// call, whatever its arguments.
+fn answer(
+    linker: &mut Linker<ModuleState>,
+    import: &ImportType<'_>,
+    value: i64,
+) -> Result<(), String> {
+    let ExternType::Func(ty) = import.ty() else {
+        return Err(format!(
+            "its import {}::{} is not a function, so [launch] answer cannot provide it",
+            import.module(),
+            import.name()
+        ));
+    };
+    let mut results = Vec::new();
+    for result in ty.results() {
+        results.push(match result {
+            ValType::I32 => Val::I32(value as i32),
+            ValType::I64 => Val::I64(value),
+            other => {
+                return Err(format!(
+                    "its import {}::{} returns {other}, and [launch] answer can only return integers",
+                    import.module(),
+                    import.name()
+                ));
+            }
+        });
+    }
+    linker
+        .func_new(
+            import.module(),
+            import.name(),
+            ty.clone(),
+            move |_, _, out| {
+                out.clone_from_slice(&results);
+                Ok(())
+            },
+        )
+        .map(drop)
+        .map_err(|e| format!("{e:#}"))
 }
 
 impl ArtifactCache {

@@ -35,7 +35,9 @@ use wasmtime::{Store as WasmStore, UpdateDeadline};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-pub use engine::{Compiled, GuestEngine, Program as LinkedProgram};
+pub use engine::{
+    Compiled, GUEST_THREAD_STACK, GuestEngine, Program as LinkedProgram, Start, WASM_STACK,
+};
 pub use filesystem::{GuestFs, Mount, Preopen};
 pub use limits::{EffectiveLimits, LimitHit};
 pub use precompile::{PrecompileProgress, Precompiled};
@@ -240,6 +242,7 @@ impl Runtime {
                 image.check_platform()?;
                 let config = image.run_config();
                 let limits = EffectiveLimits::resolve(&spec.limits, &config.limits()?);
+                let launch = config.launch()?;
                 let engine = self.engine_for(&limits)?;
                 phases.mark("resolve");
                 let rootfs = store.open_rootfs(&image)?;
@@ -259,6 +262,7 @@ impl Runtime {
                 let linked = engine.program_marked(
                     &argv[0],
                     &file.digest,
+                    launch.as_ref(),
                     || match file.bytes {
                         Some(bytes) => Ok(bytes),
                         None => read_guest_file(&fs, &program),
@@ -293,9 +297,10 @@ impl Runtime {
                 let digest = digest::sha256(&bytes);
                 phases.mark("read");
                 let name = path.to_string_lossy().into_owned();
-                let linked = engine.program_marked(&name, &digest, || Ok(bytes), &mut |phase| {
-                    phases.mark(phase)
-                })?;
+                let linked =
+                    engine.program_marked(&name, &digest, None, || Ok(bytes), &mut |phase| {
+                        phases.mark(phase)
+                    })?;
                 let workdir = guest_path::resolve("/", spec.workdir.as_deref().unwrap_or("/"));
                 let fs = GuestFs::plan(None, &spec.mounts, tmp.path(), &workdir)?;
                 let argv0 = path
@@ -497,7 +502,18 @@ impl PreparedRun<'_> {
             .timeout
             .map(|limit| Ticker::start(self.engine.engine(), limit, fired.clone()));
         let mut phases = std::mem::replace(&mut self.phases, Phases::start());
-        let result = self.execute(&mut phases, &fired);
+        // On a thread of its own, whose native stack is sure to hold the
+        // guest's Wasm stack (a main thread's may not: 1 MiB on Windows).
+        let result = std::thread::scope(|scope| {
+            let guest = std::thread::Builder::new()
+                .name("wharf-guest".into())
+                .stack_size(GUEST_THREAD_STACK)
+                .spawn_scoped(scope, || self.execute(&mut phases, &fired))
+                .context("cannot start the guest's thread")?;
+            guest
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        });
         phases.mark("guest");
         phases.report();
         let timed_out = ticker.as_ref().is_some_and(Ticker::fired);
@@ -569,7 +585,7 @@ impl PreparedRun<'_> {
             reason,
         };
         match &self.program {
-            LinkedProgram::Module(pre) => {
+            LinkedProgram::Module(pre, start) => {
                 let state = ModuleState::new(self.wasi()?.build_p1(), limits.memory);
                 let mut store = WasmStore::new(self.engine.engine(), state);
                 store.limiter(|state| &mut state.limiter);
@@ -578,15 +594,42 @@ impl PreparedRun<'_> {
                     Ok(instance) => instance,
                     Err(e) => return instantiation_failure(e, &limits, not_runnable),
                 };
-                let start = instance
-                    .get_typed_func::<(), ()>(&mut store, "_start")
-                    .map_err(|e| {
-                        not_runnable(format!(
-                            "its `_start` export is not a command entry point: {e:#}"
-                        ))
-                    })?;
-                phases.mark("instantiate");
-                Ok(outcome(start.call(&mut store, ()), &limits))
+                // `link` checked every export's type: these lookups hold.
+                let func = |store: &mut WasmStore<ModuleState>, name: &str| {
+                    instance
+                        .get_func(&mut *store, name)
+                        .ok_or_else(|| not_runnable(format!("it has no `{name}` export")))
+                };
+                match start {
+                    Start::Command => {
+                        let start = func(&mut store, "_start")?.typed::<(), ()>(&store)?;
+                        phases.mark("instantiate");
+                        Ok(outcome(start.call(&mut store, ()), &limits))
+                    }
+                    Start::Reactor {
+                        init,
+                        entry,
+                        returns_status,
+                    } => {
+                        phases.mark("instantiate");
+                        for name in init {
+                            let init = func(&mut store, name)?.typed::<(), ()>(&store)?;
+                            if let Err(e) = init.call(&mut store, ()) {
+                                return Ok(outcome(Err(e), &limits));
+                            }
+                        }
+                        let entry = func(&mut store, entry)?;
+                        if *returns_status {
+                            match entry.typed::<(), i32>(&store)?.call(&mut store, ()) {
+                                Ok(status) => Ok(Exit::Code(status)),
+                                Err(e) => Ok(outcome(Err(e), &limits)),
+                            }
+                        } else {
+                            let entry = entry.typed::<(), ()>(&store)?;
+                            Ok(outcome(entry.call(&mut store, ()), &limits))
+                        }
+                    }
+                }
             }
             LinkedProgram::Component(pre) => {
                 let state = ComponentState {

@@ -92,6 +92,7 @@ impl Runtime {
         let tmp = tempfile::tempdir()?;
         let fs = GuestFs::plan(Some(rootfs.tree()), &[], tmp.path(), "/")?;
         let path_var = config.env_var("PATH").unwrap_or(DEFAULT_PATH).to_owned();
+        let launch = config.launch()?;
 
         let entrypoint = command::command_line(&config, None, &[])
             .ok()
@@ -132,10 +133,11 @@ impl Runtime {
                 .map(|(path, digest)| {
                     let fs = &fs;
                     let entrypoint = entrypoint.as_ref();
+                    let launch = launch.as_ref();
                     scope.spawn(move || {
                         let result = if Some(path) == entrypoint {
                             self.engine
-                                .program(path, digest, || read_guest_file(fs, path))
+                                .program(path, digest, launch, || read_guest_file(fs, path))
                                 .map(drop)
                         } else {
                             self.engine

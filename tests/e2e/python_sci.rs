@@ -1,0 +1,132 @@
+//! `python:3.15-sci`: CPython 3.15 with the scientific stack, a reactor
+//! module started through its image's `[launch]`, and the pandas example
+//! built on it.
+
+use crate::support::{python_sci_store, repo};
+
+#[test]
+fn the_scientific_stack_imports_and_computes() {
+    let out = python_sci_store()
+        .run([
+            "run",
+            "python:3.15-sci",
+            "python",
+            "-c",
+            "import sys, numpy, pandas, scipy.linalg, sklearn; \
+             print(sys.version_info[:2], numpy.__version__, pandas.__version__); \
+             print(int(numpy.linalg.det(numpy.array([[2, 0], [0, 3]])))); \
+             print(pandas.DataFrame({'x': [1, 2, 3]}).x.mean())",
+        ])
+        .ok();
+    assert_eq!(out.lines(), ["(3, 15) 2.5.2 3.0.6", "6", "2.0"]);
+}
+
+#[test]
+fn exit_statuses_exceptions_and_environment_pass_through() {
+    let wharf = python_sci_store();
+    wharf
+        .run([
+            "run",
+            "python:3.15-sci",
+            "python",
+            "-c",
+            "import sys; sys.exit(7)",
+        ])
+        .code(7);
+    wharf
+        .run([
+            "run",
+            "python:3.15-sci",
+            "python",
+            "-c",
+            "import os; os._exit(9)",
+        ])
+        .code(9);
+    wharf
+        .run(["run", "python:3.15-sci", "python", "-c", "1/0"])
+        .code(1)
+        .stderr_has(&["Traceback", "ZeroDivisionError"]);
+    let out = wharf
+        .run([
+            "run",
+            "-e",
+            "APP_ENV=Staging",
+            "python:3.15-sci",
+            "python",
+            "-c",
+            "import os, tempfile; print(sorted(os.environ.items())); \
+             f = tempfile.NamedTemporaryFile(); print(f.name.startswith('/tmp/'))",
+        ])
+        .ok();
+    assert_eq!(
+        out.lines(),
+        [
+            "[('APP_ENV', 'Staging'), ('HOME', '/tmp'), ('PATH', '/usr/local/bin:/usr/bin:/bin'), ('PYTHONTZPATH', ''), ('TMPDIR', '/tmp')]",
+            "True",
+        ]
+    );
+}
+
+#[test]
+fn the_pandas_report_reads_a_read_only_mount_and_writes_a_writable_one() {
+    let wharf = python_sci_store();
+    let data = repo().join("guest-examples/pandas-report/data");
+    let output = tempfile::tempdir().unwrap();
+    let input_mount = format!("{}:/input:ro", data.display());
+    let output_mount = format!("{}:/output", output.path().display());
+    let out = wharf
+        .run([
+            "run",
+            "-v",
+            &input_mount,
+            "-v",
+            &output_mount,
+            "-e",
+            "REPORT_TITLE=Q1",
+            "pandas-report",
+        ])
+        .ok();
+    assert_eq!(
+        out.stdout,
+        "wrote /output/report.md: 12 orders, top region North (438.30)\n"
+    );
+    let report = std::fs::read_to_string(output.path().join("report.md")).unwrap();
+    assert!(report.starts_with("# Sales report (Q1)\n"), "{report}");
+    for line in [
+        "12 orders, 78 units, revenue 1186.40",
+        "| North | 438.30 |",
+        "| West | 192.40 |",
+        "| 2026-02 | 444.50 |",
+    ] {
+        assert!(report.contains(line), "missing {line:?} in:\n{report}");
+    }
+
+    // The input mount is read-only to the app.
+    let out = wharf
+        .run([
+            "run",
+            "-v",
+            &input_mount,
+            "pandas-report",
+            "python",
+            "-c",
+            "open('/input/sales.csv', 'a').write('x')",
+        ])
+        .code(1);
+    out.stderr_has(&["PermissionError"]);
+    assert_eq!(
+        std::fs::read_to_string(data.join("sales.csv"))
+            .unwrap()
+            .lines()
+            .count(),
+        13
+    );
+}
+
+#[test]
+fn the_runtime_is_no_python_but_what_the_image_says() {
+    // The image's [launch] is recorded in its config, where any image
+    // built on it inherits it.
+    let out = python_sci_store().run(["inspect", "pandas-report"]).ok();
+    out.stdout_has(&["dev.wharf.launch", "_initialize", "host::call"]);
+}
