@@ -10,7 +10,12 @@ measured in the same run on the same machine.
       vs python.wasm compiled on every run (no cache);
   (c) building the seed's app image on a cached base, first and again;
   (d) the first compile of python.wasm (building python:3.12);
-  (e) Docker itself, side by side (see docker.py).
+  (e) Docker itself, side by side (see docker.py);
+  (f) a pandas app's start on python:3.15-sci, resumed from a build-time
+      snapshot vs started afresh, vs native CPython with pandas installed
+      from PyPI in a venv, vs python:3.12's hello; and `print('hi')` on the
+      snapshotted image vs native python3 (BENCH_SCI=0 skips it: its
+      builds take a few minutes and 2.5 GB).
 
 Times are whole-process wall times: the median of RUNS runs after WARMUP
 warm-up runs. Peak memory is the process's maximum resident set (from
@@ -76,6 +81,83 @@ def measure(argv, runs=RUNS, warmup=WARMUP, env=None, expect=0):
             _, output = spawn([str(PEAK), program, *argv[1:]], str(PEAK))
             peaks.append(int(output.strip().splitlines()[-1]) / 1024)
     return statistics.median(times), statistics.median(peaks)
+
+
+def once(argv, env=None):
+    """Wall time (ms) and peak RSS (MiB) of a single run of a command."""
+    start = time.perf_counter()
+    result = subprocess.run([str(PEAK), *map(str, argv)], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    elapsed = (time.perf_counter() - start) * 1000
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(map(str, argv))} exited {result.returncode}:\n{result.stderr}")
+    return elapsed, int(result.stderr.strip().splitlines()[-1]) / 1024
+
+
+# (f)'s app: import pandas and compute on a small DataFrame.
+PANDAS_APP = ("import pandas as pd; df = pd.DataFrame({'k': list('abcabc'), 'v': range(6)}); "
+              "print(df.groupby('k').v.sum().to_dict())")
+PANDAS_VERSION = "3.1.1"
+
+
+def native_pandas():
+    """A venv with pandas from PyPI for the host's python3, made once."""
+    venv = WORK / f"venv-pandas-{PANDAS_VERSION}"
+    python = venv / "bin" / "python"
+    if not python.exists():
+        sh(shutil.which("python3", path="/usr/bin") or "python3", "-m", "venv", venv)
+        sh(python, "-m", "pip", "install", "--quiet", f"pandas=={PANDAS_VERSION}")
+    return python
+
+
+def pandas_start(env, store, python312_hello_ms, native_hi_ms):
+    """(f): returns its table and its targets."""
+    sci = Table("(f) a pandas app's start, and `print('hi')`, on python:3.15-sci",
+                f"The app is `python -c \"{PANDAS_APP}\"`. `pandas-report` is guest-examples/pandas-report, "
+                "whose image is snapshotted after `import pandas, numpy`; `pandas-report-fresh` is the same "
+                "manifest without `[snapshot]`. Native: the host's python3 with pandas "
+                f"{PANDAS_VERSION} installed from PyPI in a venv. Ratios are against native.")
+    sh(sys.executable, ROOT / "manifests/python-3.15-sci/fetch.py")
+    base_ms, base_mib = once([WHARF, "build", "-q", "-t", "python:3.15-sci", ROOT / "manifests/python-3.15-sci"],
+                             env=env)
+    report_dir = ROOT / "guest-examples/pandas-report"
+    snap_ms, snap_mib = once([WHARF, "build", "-q", "-t", "pandas-report", report_dir], env=env)
+    fresh = WORK / "pandas-report-fresh"
+    shutil.rmtree(fresh, ignore_errors=True)
+    shutil.copytree(report_dir, fresh)
+    manifest = (fresh / "wharf.toml").read_text()
+    (fresh / "wharf.toml").write_text(manifest.split("[snapshot]")[0])
+    sh(WHARF, "build", "-q", "-t", "pandas-report-fresh", fresh, env=env, stdout=subprocess.DEVNULL)
+    python = native_pandas()
+
+    native_ms, native_mib = measure([python, "-c", PANDAS_APP])
+    snapped_ms, snapped_mib = measure([WHARF, "run", "pandas-report", "python", "-c", PANDAS_APP], env=env)
+    fresh_ms, fresh_mib = measure([WHARF, "run", "pandas-report-fresh", "python", "-c", PANDAS_APP], env=env,
+                                  runs=5, warmup=1)
+    hi_ms, hi_mib = measure([WHARF, "run", "pandas-report", "python", "-c", "print('hi')"], env=env)
+    out = WORK / "pandas-report-out"
+    out.mkdir(exist_ok=True)
+    report_ms, report_mib = measure([WHARF, "run", "-v", f"{report_dir / 'data'}:/input:ro", "-v", f"{out}:/output",
+                                     "pandas-report"], env=env)
+    native_report_ms, native_report_mib = measure([python, report_dir / "report.py", report_dir / "data/sales.csv",
+                                                   out / "native.md"])
+    sci.add("wharf, snapshot", snapped_ms, snapped_mib, native_ms)
+    sci.add("wharf, no snapshot", fresh_ms, fresh_mib, native_ms, "5 runs")
+    sci.add(f"native python3 + pandas {PANDAS_VERSION}", native_ms, native_mib, native_ms)
+    sci.add("wharf, python:3.12 `print('hi')`", python312_hello_ms, None, native_ms, "from (b)")
+    sci.add("wharf, snapshot, `print('hi')`", hi_ms, hi_mib, native_hi_ms, "vs native python3 -c (b)")
+    sci.add("pandas-report (CSV in, report out), snapshot", report_ms, report_mib, native_report_ms,
+            "vs native on the same files")
+    sci.add("pandas-report, native", native_report_ms, native_report_mib, native_report_ms)
+    sci.add("python:3.15-sci, first build", base_ms, base_mib, None, "once; compiles python.wasm")
+    sci.add("pandas-report, first build", snap_ms, snap_mib, None, "once; takes and compiles the snapshot")
+    targets = [
+        ("(f) pandas app with a snapshot ≤ 0.1× native", f"{snapped_ms / native_ms:.3f}×",
+         snapped_ms / native_ms <= 0.1),
+        ("(f) `print('hi')` with a snapshot ≤ 1.0× native python3", f"{hi_ms / native_hi_ms:.2f}×",
+         hi_ms / native_hi_ms <= 1.0),
+    ]
+    return sci, targets
 
 
 def wharf_env(store):
@@ -216,6 +298,11 @@ def main():
             loads.append(float(line.split("load ")[1].split("ms")[0]))
         cache_hit_ms = statistics.median(loads)
 
+        sci_targets = []
+        if os.environ.get("BENCH_SCI", "1") != "0":
+            sci, sci_targets = pandas_start(env, store, py_wharf_ms, py_native_ms)
+            tables.append(sci)
+
     docker_md = ""
     docker_script = ROOT / "bench" / "docker.py"
     if os.environ.get("BENCH_DOCKER", "1") != "0":
@@ -230,7 +317,7 @@ def main():
          py_wharf_ms - py_embed_ms <= 2),
         ("(c) rebuild ≤ 300 ms", f"{again_ms:.1f} ms", again_ms <= 300),
         ("(c) a cache hit adds ≤ 1 ms (load phase)", f"{cache_hit_ms:.2f} ms", cache_hit_ms <= 1),
-    ]
+    ] + sci_targets
     summary = ["### Targets", "", "| target | measured | met |", "|---|---:|---|"]
     summary += [f"| {name} | {value} | {'yes' if ok else 'no'} |" for name, value, ok in targets]
 

@@ -8,7 +8,7 @@ use oci_spec::image::{Config, Descriptor, Digest, ImageConfiguration, ImageManif
 use serde::Serialize;
 
 use crate::digest;
-use crate::launch::{LAUNCH_LABEL, Launch};
+use crate::launch::{LAUNCH_LABEL, Launch, SNAPSHOT_LABEL, SnapshotRecord};
 use crate::manifest::Limits;
 
 /// The OCI `architecture` of every wharf image.
@@ -287,6 +287,16 @@ impl RunConfig {
             .validate()
             .map_err(|e| anyhow::anyhow!("invalid {LAUNCH_LABEL} label in the image: {e}"))?;
         Ok(Some(launch))
+    }
+
+    /// The snapshot a `[snapshot]` build recorded, if any.
+    pub fn snapshot(&self) -> Result<Option<SnapshotRecord>> {
+        match self.labels.get(SNAPSHOT_LABEL) {
+            Some(json) => serde_json::from_str(json)
+                .map(Some)
+                .with_context(|| format!("invalid {SNAPSHOT_LABEL} label in the image: {json}")),
+            None => Ok(None),
+        }
     }
 
     /// The limits the manifest recorded, if any.

@@ -18,6 +18,25 @@
 //! `dev.wharf.launch`), inherited by images built on it, and applies to
 //! every core module the image runs. The runtime knows nothing about any
 //! particular language: it calls what the image names.
+//!
+//! A reactor can also say how to pre-initialise it at build time, for
+//! images that ask for a snapshot (`[snapshot] preload`): `[launch.snapshot]`
+//! names an allocator and a request export, and two request templates, one
+//! run at build time before the snapshot is taken and one that runs the
+//! program. Every run of such an image makes that second request, from the
+//! snapshot or from a fresh start (after the `init` exports), so that the
+//! two behave the same. Templates are text with placeholders that wharf
+//! fills with JSON values (which are also Python literals: wharf only ever
+//! substitutes strings, arrays and objects of strings).
+//!
+//! ```toml
+//! [launch.snapshot]
+//! alloc = "host_alloc"            # (len: i32) -> ptr: memory for a request
+//! call = "turn"                   # (ptr: i32, len: i32) -> i32: runs a request, returns its status
+//! preload = "for m in {modules}: __import__(m)"
+//! resume = "import _reactor; raise SystemExit(_reactor.run({argv}, {env}))"
+//! finish = ["wizer.initialize"]   # () -> (), called after the preload, before the snapshot
+//! ```
 
 use std::collections::BTreeMap;
 
@@ -43,6 +62,63 @@ pub struct Launch {
     /// host services whose "no host here" answer is a constant).
     #[serde(default)]
     pub answer: BTreeMap<String, i64>,
+    /// How to pre-initialise the module at build time and run it
+    /// afterwards; `None`: it cannot be snapshotted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<SnapshotConvention>,
+}
+
+/// How a reactor is pre-initialised and resumed. See the [module docs](self).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotConvention {
+    /// Export `(len: i32) -> i32`: guest memory for a request of `len`
+    /// bytes (0 when there is none).
+    pub alloc: String,
+    /// Export `(ptr: i32, len: i32) -> i32`: runs the request at `ptr`;
+    /// the result is its exit status.
+    pub call: String,
+    /// The request run at build time; `{modules}` is the manifest's
+    /// `[snapshot] preload` list.
+    pub preload: String,
+    /// The request that runs the program, on the snapshot or afresh;
+    /// `{argv}` is the run's argument vector, `{env}` its environment (an
+    /// object).
+    pub resume: String,
+    /// Exports `() -> ()` called after the preload, right before the state
+    /// is written: the module's own preparation for a snapshot (such as
+    /// making wasi-libc forget the directories it was handed at build
+    /// time, so that it finds a run's).
+    #[serde(default)]
+    pub finish: Vec<String>,
+}
+
+/// The image-config label that records an image's snapshot, as JSON.
+pub const SNAPSHOT_LABEL: &str = "dev.wharf.snapshot";
+
+/// What an image records about the snapshot a build took.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotRecord {
+    /// The guest path of the module the snapshot replaced.
+    pub module: String,
+    /// The snapshot's digest: a run starts from the snapshot only when the
+    /// module at `module` is this one.
+    pub digest: String,
+    /// The digest of the module it was taken from.
+    pub source: String,
+    /// What was preloaded.
+    pub preload: Vec<String>,
+}
+
+/// Fills `{name}` placeholders in `template` with the JSON text of the
+/// matching value; other braces are left alone.
+pub fn render(template: &str, values: &[(&str, serde_json::Value)]) -> String {
+    let mut out = template.to_owned();
+    for (name, value) in values {
+        out = out.replace(&format!("{{{name}}}"), &value.to_string());
+    }
+    out
 }
 
 /// The WASI modules wharf serves itself: their imports cannot be answered
@@ -58,6 +134,22 @@ impl Launch {
         }
         if let Some(empty) = self.init.iter().find(|name| name.trim().is_empty()) {
             return Err(format!("`init` holds an empty name ({empty:?})"));
+        }
+        if let Some(snapshot) = &self.snapshot {
+            for (key, export) in [("alloc", &snapshot.alloc), ("call", &snapshot.call)] {
+                if export.trim().is_empty() {
+                    return Err(format!("`snapshot.{key}` cannot be empty"));
+                }
+            }
+            if !snapshot.resume.contains("{argv}") || !snapshot.resume.contains("{env}") {
+                return Err(
+                    "`snapshot.resume` must use both {argv} and {env}: a run's arguments and environment reach a snapshot only through it"
+                        .into(),
+                );
+            }
+            if !snapshot.preload.contains("{modules}") {
+                return Err("`snapshot.preload` must use {modules}".into());
+            }
         }
         for import in self.answer.keys() {
             let Some((module, name)) = import.split_once("::") else {
@@ -94,7 +186,32 @@ mod tests {
             init: vec!["_initialize".into()],
             entry: entry.into(),
             answer: answer.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            snapshot: None,
         }
+    }
+
+    #[test]
+    fn templates_get_json_values_and_must_use_their_placeholders() {
+        let rendered = render(
+            "run({argv}, {env}) {other}",
+            &[
+                ("argv", serde_json::json!(["python", "-c", "print(\"hi\")"])),
+                ("env", serde_json::json!({"A": "1"})),
+            ],
+        );
+        assert_eq!(
+            rendered,
+            r#"run(["python","-c","print(\"hi\")"], {"A":"1"}) {other}"#
+        );
+        let mut l = launch("run", &[]);
+        l.snapshot = Some(SnapshotConvention {
+            alloc: "alloc".into(),
+            call: "turn".into(),
+            preload: "import {modules}".into(),
+            resume: "run({argv})".into(),
+            finish: Vec::new(),
+        });
+        assert!(l.validate().unwrap_err().contains("{env}"));
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod python_sci;
 mod registry;
 mod registry_support;
 mod run;
+mod snapshot;
 mod store;
 mod support;
 mod walkthrough;

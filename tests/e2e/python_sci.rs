@@ -2,7 +2,7 @@
 //! module started through its image's `[launch]`, and the pandas example
 //! built on it.
 
-use crate::support::{python_sci_store, repo};
+use crate::support::{context, python_sci_store, repo};
 
 #[test]
 fn the_scientific_stack_imports_and_computes() {
@@ -129,4 +129,60 @@ fn the_runtime_is_no_python_but_what_the_image_says() {
     // built on it inherits it.
     let out = python_sci_store().run(["inspect", "pandas-report"]).ok();
     out.stdout_has(&["dev.wharf.launch", "_initialize", "host::call"]);
+}
+
+#[test]
+fn requirements_install_what_the_image_lacks_and_reuse_what_it_has() {
+    let wharf = python_sci_store();
+    let ctx = context(&[
+        (
+            "wharf.toml",
+            "from = \"python:3.15-sci\"\nworkdir = \"/app\"\ncmd = [\"python\", \"app.py\"]\n\
+             [python]\nrequirements = \"requirements.txt\"\n\
+             [[copy]]\nsrc = [\"app.py\", \"helper.py\"]\ndest = \".\"\n",
+        ),
+        // numpy has native wheels only, and tabulate is in the image too:
+        // neither is installed, neither is an error.
+        (
+            "requirements.txt",
+            "numpy\ntabulate==0.10.0\nhumanize==4.12.1\n",
+        ),
+        ("helper.py", "WHERE = 'beside the script'\n"),
+        (
+            "app.py",
+            "import os, humanize, numpy, tabulate, helper\n\
+             print(humanize.intcomma(1234567), numpy.__version__, tabulate.__version__, helper.WHERE)\n\
+             print(sorted(os.listdir('/usr/local/lib/python3.15/site-packages')))\n",
+        ),
+    ]);
+    wharf
+        .run(["build", "-t", "sci-deps", ctx.path().to_str().unwrap()])
+        .ok()
+        .stderr_has(&["PIP INSTALL -r requirements.txt (humanize==4.12.1)"]);
+    assert_eq!(
+        wharf.run(["run", "sci-deps"]).ok().lines(),
+        [
+            "1,234,567 2.5.2 0.10.0 beside the script",
+            "['humanize', 'humanize-4.12.1.dist-info']",
+        ]
+    );
+}
+
+#[test]
+fn a_requirement_that_would_replace_what_the_image_has_is_named() {
+    let wharf = python_sci_store();
+    let ctx = context(&[
+        (
+            "wharf.toml",
+            "from = \"python:3.15-sci\"\n[python]\nrequirements = \"requirements.txt\"\n",
+        ),
+        ("requirements.txt", "humanize==4.12.1\nnumpy<2\n"),
+    ]);
+    wharf
+        .run(["build", "-t", "sci-conflict", ctx.path().to_str().unwrap()])
+        .code(1)
+        .stderr_has(&[
+            "wharf.toml:3:16",
+            "the base image provides numpy==2.5.2, and the requirements ask for another version",
+        ]);
 }

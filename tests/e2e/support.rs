@@ -254,20 +254,30 @@ pub fn wat_file(dir: &Path, name: &str, text: &str) -> PathBuf {
 }
 
 /// One store holding `python:3.15-sci` (fetched from PyPI and verified by
-/// its manifest's script) and `pandas-report`: its module takes a minute
-/// and 2 GB to compile, so it is compiled once per test process.
+/// its manifest's script) and `pandas-report` (snapshotted after importing
+/// pandas): the module takes a minute and 2 GB to compile, and the snapshot
+/// as long again, so both are made once per test process.
 pub fn python_sci_store() -> &'static Wharf {
-    static STORE: OnceLock<Wharf> = OnceLock::new();
+    &sci_store().0
+}
+
+/// The ID `pandas-report` got when [`python_sci_store`] built it.
+pub fn pandas_report_id() -> &'static str {
+    &sci_store().1
+}
+
+fn sci_store() -> &'static (Wharf, String) {
+    static STORE: OnceLock<(Wharf, String)> = OnceLock::new();
     STORE.get_or_init(|| {
         let script = repo().join("manifests/python-3.15-sci/fetch.py");
         let status = Command::new("python3").arg(&script).status().unwrap();
         assert!(status.success(), "{} failed", script.display());
         let wharf = Wharf::new();
         wharf.build("python:3.15-sci", &repo().join("manifests/python-3.15-sci"));
-        wharf.build(
+        let report = wharf.build(
             "pandas-report",
             &repo().join("guest-examples/pandas-report"),
         );
-        wharf
+        (wharf, report)
     })
 }

@@ -10,7 +10,9 @@
 //! `SOURCE_DATE_EPOCH` asks for one.
 
 mod context;
+pub mod provided;
 pub mod python;
+pub mod snapshot;
 
 use std::collections::HashMap;
 use std::io::{BufWriter, Write};
@@ -20,11 +22,12 @@ use std::time::{Duration, UNIX_EPOCH};
 use anyhow::{Context, Result};
 use cap_std::fs::Dir;
 use oci_spec::image::{
-    Arch, Descriptor, Digest, History, HistoryBuilder, ImageConfiguration, ImageManifestBuilder,
-    MediaType, Os,
+    Arch, Descriptor, Digest, History, HistoryBuilder, ImageConfiguration, ImageManifest,
+    ImageManifestBuilder, MediaType, Os,
 };
 
 pub use context::{BuildContext, clean_relative};
+pub use snapshot::{Snapshot, Snapshotter};
 
 use crate::guest_path;
 use crate::image::{self, Image, LIMITS_LABEL, RunConfig};
@@ -62,11 +65,22 @@ pub struct BuildOutput {
     pub image: Image,
 }
 
-/// Builds an image and stores it; `progress` hears a line per step.
+/// Builds an image and stores it; `progress` hears a line per step. A
+/// manifest with `[snapshot]` needs [`build_with_snapshots`].
 pub fn build(
     store: &Store,
     options: &BuildOptions,
     progress: &mut dyn FnMut(&str),
+) -> Result<BuildOutput> {
+    build_with_snapshots(store, options, progress, None)
+}
+
+/// [`build`], with the runtime that takes `[snapshot]`s.
+pub fn build_with_snapshots(
+    store: &Store,
+    options: &BuildOptions,
+    progress: &mut dyn FnMut(&str),
+    snapshotter: Option<&dyn Snapshotter>,
 ) -> Result<BuildOutput> {
     let manifest_path = options
         .manifest
@@ -74,7 +88,11 @@ pub fn build(
         .unwrap_or_else(|| options.context.join(MANIFEST_FILE));
     let manifest = Manifest::load(&manifest_path)?;
     let context = BuildContext::open(&options.context)?;
-    let steps = 1 + usize::from(manifest.python_requirements.is_some()) + manifest.copies.len() + 1;
+    let steps = 1
+        + usize::from(manifest.python_requirements.is_some())
+        + manifest.copies.len()
+        + usize::from(manifest.snapshot.is_some())
+        + 1;
     let mut step = 0;
     let mut say = |text: String| {
         step += 1;
@@ -178,8 +196,6 @@ pub fn build(
         &written,
         options.source_date_epoch,
     )?;
-    let config_bytes = image::canonical_json(&config)?;
-    let config_digest = crate::digest::sha256(&config_bytes);
     let mut layer_descriptors: Vec<Descriptor> = base
         .as_ref()
         .map(|b| b.layers().to_vec())
@@ -187,51 +203,139 @@ pub fn build(
     layer_descriptors.extend(written.iter().map(|(_, layer, _)| {
         image::descriptor(MediaType::ImageLayerGzip, layer.digest.clone(), layer.size)
     }));
+    let config_bytes = image::canonical_json(&config)?;
     let oci_manifest = ImageManifestBuilder::default()
         .schema_version(2u32)
         .media_type(MediaType::ImageManifest)
         .config(image::descriptor(
             MediaType::ImageConfig,
-            config_digest.clone(),
+            crate::digest::sha256(&config_bytes),
             config_bytes.len() as u64,
         ))
         .layers(layer_descriptors)
         .build()?;
-    let manifest_bytes = image::canonical_json(&oci_manifest)?;
-
-    say("writing image".into());
-    let writer = store.write()?;
-    for (temp, layer, _) in written {
-        writer.put_blob_file(temp, &layer.digest)?;
-    }
-    writer.put_blob(&config_bytes)?;
-    let id = writer.put_blob(&manifest_bytes)?;
-    let image = Image {
-        id: id.clone(),
-        manifest_size: manifest_bytes.len() as u64,
-        manifest: oci_manifest,
+    let staged = Staged {
         config,
+        manifest: oci_manifest,
+        layers: written
+            .into_iter()
+            .map(|(temp, layer, _)| (temp, layer))
+            .collect(),
     };
-    writer.ensure_complete(&image)?;
-    writer.unpack(&image)?;
-    let descriptor = image::descriptor(
-        MediaType::ImageManifest,
-        id.clone(),
-        manifest_bytes.len() as u64,
-    );
-    let mut tags = Vec::new();
-    if options.tags.is_empty() {
+
+    let Some(preload) = &manifest.snapshot else {
+        say("writing image".into());
+        return commit(store, staged, &options.tags, None);
+    };
+    let snapshotter = snapshotter.context(
+        "`[snapshot]` needs wharf's runtime, which this build of the wharf library leaves out",
+    )?;
+    // The image as it is before the snapshot: stored, unpacked and pinned
+    // (never tagged) so that the program can run in it.
+    let (before, pin) = commit_pinned(store, staged)?;
+    let cached = snapshot::cached(store, &before, preload.get_ref())?;
+    say(format!(
+        "SNAPSHOT preload {}{}",
+        preload.get_ref().join(", "),
+        if cached.is_some() { " (cached)" } else { "" }
+    ));
+    let snapshot =
+        match cached {
+            Some(layer) => layer,
+            None => snapshot::take(store, &before, preload.get_ref(), snapshotter, mtime).map_err(
+                |e| manifest.error_at(preload.span(), format!("cannot take the snapshot: {e:#}")),
+            )?,
+        };
+    let created = options.source_date_epoch.map(|secs| {
+        humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs)).to_string()
+    });
+    let (config, oci_manifest) =
+        snapshot::derive(&before, &snapshot.layer, &snapshot.record, created)?;
+    say("writing image".into());
+    commit(
+        store,
+        Staged {
+            config,
+            manifest: oci_manifest,
+            layers: snapshot
+                .staged
+                .into_iter()
+                .map(|temp| (temp, snapshot.layer.clone()))
+                .collect(),
+        },
+        &options.tags,
+        Some(pin),
+    )
+}
+
+/// An image ready to be stored: its config, its manifest, and the layer
+/// files (in the store's staging area) that are new with it.
+struct Staged {
+    config: ImageConfiguration,
+    manifest: ImageManifest,
+    layers: Vec<(tempfile::NamedTempFile, WrittenLayer)>,
+}
+
+impl Staged {
+    /// Moves the blobs into the store; returns the image.
+    fn store(self, writer: &crate::store::StoreWriter<'_>) -> Result<Image> {
+        for (temp, layer) in self.layers {
+            writer.put_blob_file(temp, &layer.digest)?;
+        }
+        writer.put_blob(&image::canonical_json(&self.config)?)?;
+        let manifest_bytes = image::canonical_json(&self.manifest)?;
+        let id = writer.put_blob(&manifest_bytes)?;
+        let image = Image {
+            id,
+            manifest_size: manifest_bytes.len() as u64,
+            manifest: self.manifest,
+            config: self.config,
+        };
+        writer.ensure_complete(&image)?;
+        writer.unpack(&image)?;
+        Ok(image)
+    }
+}
+
+/// Stores an image that is only a step of the build: pinned, untagged.
+fn commit_pinned(store: &Store, staged: Staged) -> Result<(Image, crate::store::Pin)> {
+    let writer = store.write()?;
+    let image = staged.store(&writer)?;
+    let pin = writer.pin(&image.id)?;
+    Ok((image, pin))
+}
+
+/// Stores the finished image, tags it (or keeps it untagged), releases
+/// `pin` and collects what no image needs any more.
+fn commit(
+    store: &Store,
+    staged: Staged,
+    tags: &[ImageRef],
+    pin: Option<crate::store::Pin>,
+) -> Result<BuildOutput> {
+    let writer = store.write()?;
+    let image = staged.store(&writer)?;
+    let id = image.id.clone();
+    let descriptor = image::descriptor(MediaType::ImageManifest, id.clone(), image.manifest_size);
+    let mut names = Vec::new();
+    if tags.is_empty() {
         writer.keep_untagged(&descriptor)?;
     }
-    for tag in &options.tags {
+    for tag in tags {
         let name = tag
             .tagged_name()
             .with_context(|| format!("cannot tag with a digest reference: {tag}"))?;
         writer.tag(&name, &descriptor)?;
-        tags.push(name);
+        names.push(name);
     }
+    drop(pin);
     writer.collect_garbage()?;
-    Ok(BuildOutput { id, tags, image })
+    snapshot::forget_collected(store);
+    Ok(BuildOutput {
+        id,
+        tags: names,
+        image,
+    })
 }
 
 /// The file tree of the image being built, for questions COPY asks about it.

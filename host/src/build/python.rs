@@ -5,7 +5,8 @@
 //! Only pure-Python wheels are taken (`--only-binary=:all: --platform
 //! any`): native extensions cannot run in a WebAssembly sandbox. A
 //! requirement without one is an error that names it. The base image says
-//! which Python it carries and where its site-packages are, in two labels.
+//! which Python it carries and where its site-packages are, in two labels,
+//! and which distributions it has already in a third (see [`super::provided`]).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -14,6 +15,7 @@ use anyhow::{Context, Result, bail};
 use toml::Spanned;
 
 use super::context::{BuildContext, Source, SourceKind};
+use super::provided::{PROVIDES_LABEL, Provided};
 use crate::image::RunConfig;
 use crate::layer::LayerContents;
 use crate::manifest::Manifest;
@@ -57,9 +59,21 @@ pub fn install(
     };
     let version = label(VERSION_LABEL)?;
     let site_packages = label(SITE_PACKAGES_LABEL)?;
+    let provided = match base.labels.get(PROVIDES_LABEL) {
+        Some(list) => Provided::parse(list)
+            .with_context(|| "the base image's label is malformed".to_owned())?,
+        None => Provided::default(),
+    };
 
     let dir = tempfile::Builder::new().prefix("wharf-pip-").tempdir()?;
     let target = dir.path().join("site-packages");
+    let stand_ins = if provided.is_empty() {
+        None
+    } else {
+        let wheels = dir.path().join("provided");
+        let constraints = provided.write_stand_ins(&wheels)?;
+        Some((wheels, constraints))
+    };
     let mut command = pip();
     command
         .arg("install")
@@ -68,22 +82,30 @@ pub fn install(
         .arg(&target)
         .arg("-r")
         .arg(&file);
-    pure_only(&mut command, &version);
+    pure_only(&mut command, &version, stand_ins.as_ref());
     let output = command
         .output()
         .map_err(|e| anyhow::anyhow!("cannot run {} -m pip: {e}; wharf build needs Python 3 with pip on the host to install `[python] requirements`", python()))?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let native = without_pure_wheels(&file, &version, dir.path())?;
+        let (native, conflicting) =
+            unsatisfiable(&file, &version, &provided, stand_ins.as_ref(), dir.path())?;
+        let mut problems = Vec::new();
         if !native.is_empty() {
+            problems.push(format!(
+                "no pure-Python wheel for {}: WebAssembly runs Python code only, not native extensions",
+                native.join(", ")
+            ));
+        }
+        if !conflicting.is_empty() {
+            problems.push(format!(
+                "the base image provides {}, and the requirements ask for another version",
+                conflicting.join(", ")
+            ));
+        }
+        if !problems.is_empty() {
             return Err(manifest
-                .error_at(
-                    requirements.span(),
-                    format!(
-                        "no pure-Python wheel for {}: WebAssembly runs Python code only, not native extensions",
-                        native.join(", ")
-                    ),
-                )
+                .error_at(requirements.span(), problems.join("; "))
                 .into());
         }
         bail!(
@@ -98,6 +120,7 @@ pub fn install(
     }
     // Console scripts start the host's Python: no use in the image.
     let _ = std::fs::remove_dir_all(target.join("bin"));
+    provided.remove_from(&target)?;
 
     let installed = BuildContext::open(&target)?;
     let mut layer = LayerContents::new();
@@ -171,8 +194,16 @@ fn pip() -> Command {
     command
 }
 
-/// Restricts pip to pure-Python wheels for the image's Python.
-fn pure_only(command: &mut Command, version: &str) {
+/// Restricts pip to pure-Python wheels for the image's Python, with the
+/// base image's own distributions standing in where it has them.
+fn pure_only(command: &mut Command, version: &str, stand_ins: Option<&(PathBuf, PathBuf)>) {
+    if let Some((wheels, constraints)) = stand_ins {
+        command
+            .arg("--find-links")
+            .arg(wheels)
+            .arg("--constraint")
+            .arg(constraints);
+    }
     command.args([
         "--only-binary=:all:",
         "--platform",
@@ -185,11 +216,18 @@ fn pure_only(command: &mut Command, version: &str) {
     ]);
 }
 
-/// The requirements (top-level lines of the file) that have no
-/// pure-Python wheel, found one at a time.
-fn without_pure_wheels(file: &Path, version: &str, scratch: &Path) -> Result<Vec<String>> {
+/// The requirements (top-level lines of the file) that cannot be met,
+/// found one at a time: those with no pure-Python wheel, and the provided
+/// distributions (as the base has them) that others ask to replace.
+fn unsatisfiable(
+    file: &Path,
+    version: &str,
+    provided: &Provided,
+    stand_ins: Option<&(PathBuf, PathBuf)>,
+    scratch: &Path,
+) -> Result<(Vec<String>, Vec<String>)> {
     let text = std::fs::read_to_string(file)?;
-    let mut missing = Vec::new();
+    let (mut native, mut conflicting) = (Vec::new(), Vec::new());
     for line in text.lines() {
         let requirement = line.split('#').next().unwrap_or("").trim();
         if requirement.is_empty() || requirement.starts_with('-') {
@@ -199,12 +237,19 @@ fn without_pure_wheels(file: &Path, version: &str, scratch: &Path) -> Result<Vec
         probe
             .args(["download", "--no-deps", "--dest"])
             .arg(scratch.join("probe"));
-        pure_only(&mut probe, version);
+        pure_only(&mut probe, version, stand_ins);
         probe.arg(requirement);
         let status = probe.output()?.status;
         if !status.success() {
-            missing.push(requirement.to_owned());
+            let name = requirement
+                .split(|c: char| !(c.is_ascii_alphanumeric() || "._-".contains(c)))
+                .next()
+                .unwrap_or(requirement);
+            match provided.version_of(name) {
+                Some(version) => conflicting.push(format!("{name}=={version}")),
+                None => native.push(requirement.to_owned()),
+            }
         }
     }
-    Ok(missing)
+    Ok((native, conflicting))
 }

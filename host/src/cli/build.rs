@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use crate::build::{BuildOptions, build};
+use crate::build::{BuildOptions, build_with_snapshots};
 use crate::reference::ImageRef;
 use crate::runtime::{PrecompileProgress, Runtime};
 
@@ -50,13 +50,18 @@ impl BuildCommand {
             source_date_epoch,
         };
         let quiet = self.quiet;
-        let output = build(&store, &options, &mut |line| {
-            if !quiet {
-                eprintln!("{line}");
-            }
-        })?;
-        // Compile what the image runs now, so that its first run is fast.
         let runtime = Runtime::new(&store)?;
+        let output = build_with_snapshots(
+            &store,
+            &options,
+            &mut |line| {
+                if !quiet {
+                    eprintln!("{line}");
+                }
+            },
+            Some(&runtime),
+        )?;
+        // Compile what the image runs now, so that its first run is fast.
         let started = std::time::Instant::now();
         let bar = CompileBar::new(quiet);
         let report = runtime.precompile(&output.image, &bar)?;

@@ -8,8 +8,10 @@
 use std::collections::{BTreeMap, HashSet};
 use std::io::{self, Read, Write};
 use std::path::{Component, Path};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
+use cap_primitives::fs::SystemTimeSpec;
 use cap_std::fs::{Dir, OpenOptions};
 use oci_spec::image::Digest;
 use tar::EntryType;
@@ -27,10 +29,21 @@ pub const MAX_LAYER_BYTES: u64 = 16 << 30;
 /// (`/usr/local/bin/python.wasm`).
 pub type ModuleIndex = BTreeMap<String, Digest>;
 
+/// Modification times (seconds since the Unix epoch) that layer entries
+/// give directories, keyed by path relative to the tree. Directories change
+/// as entries land in them, so their times are set once the tree is whole.
+pub type DirTimes = BTreeMap<String, u64>;
+
 /// Applies one uncompressed layer (a tar stream) onto `root`, following the
 /// OCI rules for whiteouts, and records the Wasm binaries it writes in
-/// `modules`.
-pub fn apply_layer(tar_stream: impl Read, root: &Dir, modules: &mut ModuleIndex) -> Result<()> {
+/// `modules`. Files get the modification times their entries record;
+/// the times of directories are returned, for [`set_dir_times`] to apply
+/// once every layer is in place.
+pub fn apply_layer(
+    tar_stream: impl Read,
+    root: &Dir,
+    modules: &mut ModuleIndex,
+) -> Result<DirTimes> {
     apply_layer_limited(tar_stream, root, modules, MAX_LAYER_BYTES)
 }
 
@@ -39,7 +52,8 @@ fn apply_layer_limited(
     root: &Dir,
     modules: &mut ModuleIndex,
     max_bytes: u64,
-) -> Result<()> {
+) -> Result<DirTimes> {
+    let mut dir_times = DirTimes::new();
     let mut archive = tar::Archive::new(LimitedReader {
         inner: tar_stream,
         remaining: max_bytes,
@@ -61,6 +75,7 @@ fn apply_layer_limited(
             bail!("layer entry {path} has set-id or sticky bits ({mode:o}); wharf refuses them");
         }
         let kind = header.entry_type();
+        let mtime = header.mtime().unwrap_or(0);
         let name = path.rsplit('/').next().unwrap_or(&path);
 
         if let Some(hidden) = name.strip_prefix(".wh.") {
@@ -83,6 +98,7 @@ fn apply_layer_limited(
                 }
                 root.create_dir_all(&path)
                     .with_context(|| format!("cannot create directory {path}"))?;
+                dir_times.insert(path.clone(), mtime);
             }
             EntryType::Regular | EntryType::Continuous => {
                 prepare_leaf(root, &path, modules)?;
@@ -97,6 +113,9 @@ fn apply_layer_limited(
                     let real = canonical_path(root, &path)?;
                     modules.insert(format!("/{real}"), digest);
                 }
+                file.into_std()
+                    .set_modified(unix_time(mtime))
+                    .with_context(|| format!("cannot set the modification time of {path}"))?;
                 set_mode(root, &path, mode)?;
             }
             EntryType::Symlink => {
@@ -139,7 +158,48 @@ fn apply_layer_limited(
         }
         written_here.insert(path);
     }
-    Ok(())
+    Ok(dir_times)
+}
+
+/// Gives every directory of the tree at `root` its time from `times`, and
+/// the Unix epoch to directories no layer names, so that a guest sees the
+/// same tree on every machine. Never follows a symlink.
+pub fn set_dir_times(root: &Dir, times: &DirTimes) -> Result<()> {
+    fn visit(root: &Dir, start: &std::fs::File, relative: &str, times: &DirTimes) -> Result<()> {
+        let listing = if relative.is_empty() {
+            root.entries()?
+        } else {
+            root.read_dir(relative)?
+        };
+        for entry in listing {
+            let entry = entry?;
+            if entry.file_type()?.is_dir() {
+                let name = entry.file_name();
+                let path = join(relative, &name.to_string_lossy());
+                visit(root, start, &path, times)?;
+                set_time(start, &path, times)?;
+            }
+        }
+        Ok(())
+    }
+    fn set_time(start: &std::fs::File, path: &str, times: &DirTimes) -> Result<()> {
+        let mtime = unix_time(times.get(path).copied().unwrap_or(0));
+        let mtime = SystemTimeSpec::Absolute(cap_primitives::time::SystemTime::from_std(mtime));
+        let target = if path.is_empty() { "." } else { path };
+        cap_primitives::fs::set_times_nofollow(start, Path::new(target), None, Some(mtime))
+            .with_context(|| format!("cannot set the modification time of /{path}"))
+    }
+    let start = root.try_clone()?.into_std_file();
+    visit(root, &start, "", times)?;
+    set_time(&start, "", times)
+}
+
+/// `seconds` after the Unix epoch, or the epoch itself for times no
+/// platform can represent.
+fn unix_time(seconds: u64) -> SystemTime {
+    UNIX_EPOCH
+        .checked_add(Duration::from_secs(seconds))
+        .unwrap_or(UNIX_EPOCH)
 }
 
 /// Makes an entry path relative and clean, refusing any that leaves the

@@ -5,5 +5,5 @@ mod extract;
 mod writer;
 
 pub(crate) use extract::make_symlink;
-pub use extract::{MAX_LAYER_BYTES, ModuleIndex, WASM_MAGIC, apply_layer};
+pub use extract::{DirTimes, MAX_LAYER_BYTES, ModuleIndex, WASM_MAGIC, apply_layer, set_dir_times};
 pub use writer::{DEFAULT_MTIME, FileSource, LayerContents, LayerEntry, WrittenLayer};

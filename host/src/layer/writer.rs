@@ -62,7 +62,7 @@ pub struct LayerContents {
 }
 
 /// A layer written to disk.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct WrittenLayer {
     /// Digest of the compressed bytes: the blob's name.
     pub digest: Digest,

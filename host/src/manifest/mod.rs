@@ -23,7 +23,13 @@
 //! ```
 //!
 //! A module that is not a WASI command (a reactor) is started the way
-//! `[launch]` says: see [`crate::launch`].
+//! `[launch]` says: see [`crate::launch`]. On a base whose `[launch]`
+//! allows it, an image can be pre-initialised at build time:
+//!
+//! ```toml
+//! [snapshot]
+//! preload = ["pandas", "numpy"]
+//! ```
 //!
 //! Every error names the file, line and column. Unknown keys are errors that
 //! list the valid ones.
@@ -80,6 +86,9 @@ pub struct Manifest {
     /// `[launch]`: how the image's modules are started, when they are
     /// reactors rather than commands.
     pub launch: Option<Launch>,
+    /// `[snapshot] preload`: what to load into the program at build time,
+    /// before its state is snapshotted into the image.
+    pub snapshot: Option<Spanned<Vec<String>>>,
     source: String,
     path: std::path::PathBuf,
 }
@@ -236,6 +245,23 @@ impl Manifest {
             None => None,
         };
 
+        let snapshot = match raw.snapshot {
+            Some(snapshot) => {
+                let preload = snapshot.preload;
+                if preload.get_ref().is_empty()
+                    || preload.get_ref().iter().any(|m| m.trim().is_empty())
+                {
+                    return Err(error(
+                        preload.span(),
+                        "`snapshot.preload` must name at least one module, and no empty names"
+                            .into(),
+                    ));
+                }
+                Some(preload)
+            }
+            None => None,
+        };
+
         Ok(Manifest {
             base,
             workdir,
@@ -247,6 +273,7 @@ impl Manifest {
             limits,
             python_requirements: raw.python.map(|p| p.requirements),
             launch,
+            snapshot,
             source: source.to_owned(),
             path: path.to_owned(),
         })
@@ -285,6 +312,13 @@ struct RawManifest {
     limits: Option<RawLimits>,
     python: Option<RawPython>,
     launch: Option<Spanned<Launch>>,
+    snapshot: Option<RawSnapshot>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSnapshot {
+    preload: Spanned<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -514,6 +548,17 @@ timeout = "30s"
         assert!(err.message().contains("entry"), "{err}");
         let err = parse("from = \"scratch\"\n[launch]\nentry = \"run\"\nstack = 1\n").unwrap_err();
         assert!(err.message().contains("stack"), "{err}");
+    }
+
+    #[test]
+    fn a_snapshot_names_what_to_preload() {
+        let m =
+            parse("from = \"python:3.15-sci\"\n[snapshot]\npreload = [\"pandas\", \"numpy\"]\n")
+                .unwrap();
+        assert_eq!(m.snapshot.unwrap().get_ref(), &["pandas", "numpy"]);
+        let err = parse("from = \"scratch\"\n[snapshot]\npreload = []\n").unwrap_err();
+        assert_eq!(err.line(), 3, "{err}");
+        assert!(err.message().contains("at least one"), "{err}");
     }
 
     #[test]

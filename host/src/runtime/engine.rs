@@ -77,6 +77,21 @@ pub enum Start {
         /// than nothing.
         returns_status: bool,
     },
+    /// A reactor driven by requests, as its image's `[launch.snapshot]`
+    /// says: call the `init` exports it has (none for a snapshot, which ran
+    /// them at build time), then write the run's request into guest memory
+    /// from `alloc` and pass it to `call`. Snapshots and fresh starts of
+    /// such an image run the same request, so that they behave the same.
+    Request {
+        /// Initialisers the module exports, in order.
+        init: Vec<String>,
+        /// Export `(len) -> ptr`.
+        alloc: String,
+        /// Export `(ptr, len) -> status`.
+        call: String,
+        /// The request template, with `{argv}` and `{env}`.
+        request: String,
+    },
 }
 
 /// The Wasm stack a guest may use: 8 MiB, a native process's usual main
@@ -97,13 +112,20 @@ pub struct GuestEngine {
     // Made on first use: a run needs one of the two, never both.
     modules: OnceLock<ModuleLinker>,
     components: OnceLock<wasmtime::component::Linker<ComponentState>>,
-    programs: Mutex<HashMap<(Digest, Option<Launch>), Program>>,
+    programs: Mutex<HashMap<ProgramKey, Program>>,
 }
+
+/// What makes a linked program: the module's digest, how it is launched,
+/// and whether it resumes a snapshot.
+type ProgramKey = (Digest, Option<Launch>, bool);
+
+/// Everything a preview 1 linker provides, as (module, name) pairs.
+pub(super) type Provided = HashSet<(String, String)>;
 
 /// The preview 1 linker and the names of everything it provides.
 struct ModuleLinker {
     linker: Linker<ModuleState>,
-    provided: HashSet<(String, String)>,
+    provided: Provided,
 }
 
 /// Compiled modules on disk, for one engine configuration.
@@ -155,17 +177,7 @@ impl GuestEngine {
     /// An engine whose artifacts are cached under `store_root` (no cache
     /// when `None`); `fuel` makes it count fuel.
     pub fn new(store_root: Option<&Path>, fuel: bool) -> Result<Self> {
-        let mut config = Config::new();
-        config.parallel_compilation(true);
-        // Timeouts interrupt guests through epochs: always compiled in, so
-        // that any run can be given one.
-        config.epoch_interruption(true);
-        config.consume_fuel(fuel);
-        // wasmtime refuses a Wasm stack larger than the stack it would give
-        // async calls (which wharf does not make).
-        config.async_stack_size(WASM_STACK + (1 << 20));
-        config.max_wasm_stack(WASM_STACK);
-        let engine = Engine::new(&config).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        let engine = Engine::new(&engine_config(fuel)).map_err(|e| anyhow::anyhow!("{e:#}"))?;
         let cache = store_root.map(|root| ArtifactCache {
             dir: root.join("artifacts").join(engine_key(&engine)),
             staging: root.join("tmp"),
@@ -184,24 +196,7 @@ impl GuestEngine {
         if let Some(linker) = self.modules.get() {
             return Ok(linker);
         }
-        let mut linker: Linker<ModuleState> = Linker::new(&self.engine);
-        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |state| &mut state.wasi)?;
-        // wasmtime-wasi refuses exit statuses from 126 up; Docker passes
-        // every status through, and so does wharf.
-        linker.allow_shadowing(true);
-        linker.func_wrap(
-            "wasi_snapshot_preview1",
-            "proc_exit",
-            |status: i32| -> wasmtime::Result<()> { Err(I32Exit(status).into()) },
-        )?;
-        let mut scratch = Store::new(
-            &self.engine,
-            ModuleState::new(WasiCtxBuilder::new().build_p1(), u64::MAX),
-        );
-        let provided = linker
-            .iter(&mut scratch)
-            .map(|(module, name, _)| (module.to_owned(), name.to_owned()))
-            .collect();
+        let (linker, provided) = wasi_linker(&self.engine)?;
         Ok(self
             .modules
             .get_or_init(|| ModuleLinker { linker, provided }))
@@ -227,26 +222,28 @@ impl GuestEngine {
         launch: Option<&Launch>,
         bytes: impl FnOnce() -> Result<Vec<u8>>,
     ) -> Result<Program> {
-        self.program_marked(what, digest, launch, bytes, &mut |_| {})
+        self.program_marked(what, digest, launch, false, bytes, &mut |_| {})
     }
 
-    /// [`GuestEngine::program`], calling `mark("load")` once the compiled
-    /// program is in memory and `mark("link")` once it is linked.
+    /// [`GuestEngine::program`], for a snapshot to resume when `resume`,
+    /// calling `mark("load")` once the compiled program is in memory and
+    /// `mark("link")` once it is linked.
     pub(crate) fn program_marked(
         &self,
         what: &str,
         digest: &Digest,
         launch: Option<&Launch>,
+        resume: bool,
         bytes: impl FnOnce() -> Result<Vec<u8>>,
         mark: &mut dyn FnMut(&'static str),
     ) -> Result<Program> {
-        let key = (digest.clone(), launch.cloned());
+        let key = (digest.clone(), launch.cloned(), resume);
         if let Some(program) = self.programs.lock().expect("program cache").get(&key) {
             return Ok(program.clone());
         }
         let compiled = self.load(what, digest, bytes)?;
         mark("load");
-        let program = self.link(what, compiled, launch)?;
+        let program = self.link(what, compiled, launch, resume)?;
         mark("link");
         self.programs
             .lock()
@@ -258,7 +255,13 @@ impl GuestEngine {
     /// Links a compiled program against WASI (and the answers its launch
     /// convention gives), naming every import wharf does not provide and
     /// checking that it can be started the way its image says.
-    fn link(&self, what: &str, compiled: Compiled, launch: Option<&Launch>) -> Result<Program> {
+    fn link(
+        &self,
+        what: &str,
+        compiled: Compiled,
+        launch: Option<&Launch>,
+        resume: bool,
+    ) -> Result<Program> {
         let not_runnable = |reason: String| RunError::NotRunnable {
             what: what.to_owned(),
             reason,
@@ -285,7 +288,19 @@ impl GuestEngine {
                     ))
                     .into());
                 }
-                let start = start_of(&module, launch).map_err(not_runnable)?;
+                let start = match launch {
+                    Some(launch) if launch.snapshot.is_some() => {
+                        request_of(&module, launch, resume).map_err(not_runnable)?
+                    }
+                    _ if resume => {
+                        return Err(not_runnable(
+                            "it is a snapshot, but its image's [launch] does not say how to resume one"
+                                .into(),
+                        )
+                        .into());
+                    }
+                    _ => start_of(&module, launch).map_err(not_runnable)?,
+                };
                 let pre = if answered.is_empty() {
                     linker.linker.instantiate_pre(&module)
                 } else {
@@ -395,6 +410,45 @@ impl GuestEngine {
     }
 }
 
+/// The engine configuration guests run with; `fuel` makes it count fuel.
+pub(super) fn engine_config(fuel: bool) -> Config {
+    let mut config = Config::new();
+    config.parallel_compilation(true);
+    // Timeouts interrupt guests through epochs: always compiled in, so that
+    // any run can be given one.
+    config.epoch_interruption(true);
+    config.consume_fuel(fuel);
+    // wasmtime refuses a Wasm stack larger than the stack it would give
+    // async calls (which wharf does not make).
+    config.async_stack_size(WASM_STACK + (1 << 20));
+    config.max_wasm_stack(WASM_STACK);
+    config
+}
+
+/// A preview 1 linker for `engine`, and the names of everything it
+/// provides.
+pub(super) fn wasi_linker(engine: &Engine) -> Result<(Linker<ModuleState>, Provided)> {
+    let mut linker: Linker<ModuleState> = Linker::new(engine);
+    wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |state| &mut state.wasi)?;
+    // wasmtime-wasi refuses exit statuses from 126 up; Docker passes every
+    // status through, and so does wharf.
+    linker.allow_shadowing(true);
+    linker.func_wrap(
+        "wasi_snapshot_preview1",
+        "proc_exit",
+        |status: i32| -> wasmtime::Result<()> { Err(I32Exit(status).into()) },
+    )?;
+    let mut scratch = Store::new(
+        engine,
+        ModuleState::new(WasiCtxBuilder::new().build_p1(), u64::MAX),
+    );
+    let provided = linker
+        .iter(&mut scratch)
+        .map(|(module, name, _)| (module.to_owned(), name.to_owned()))
+        .collect();
+    Ok((linker, provided))
+}
+
 /// How `module` is started: `_start` for a command, or the exports its
 /// launch convention names, checked against their types.
 fn start_of(module: &Module, launch: Option<&Launch>) -> Result<Start, String> {
@@ -410,20 +464,7 @@ fn start_of(module: &Module, launch: Option<&Launch>) -> Result<Start, String> {
             ),
         };
     };
-    let mut init = Vec::new();
-    for name in &launch.init {
-        match module.get_export(name) {
-            None => {}
-            Some(ExternType::Func(f)) if f.params().len() == 0 && f.results().len() == 0 => {
-                init.push(name.clone());
-            }
-            Some(_) => {
-                return Err(format!(
-                    "its `{name}` export, named by [launch] init, is not a function `() -> ()`"
-                ));
-            }
-        }
-    }
+    let init = init_exports(module, launch)?;
     let entry = &launch.entry;
     let returns_status = match module.get_export(entry) {
         Some(ExternType::Func(f)) if f.params().len() == 0 => {
@@ -456,9 +497,77 @@ fn start_of(module: &Module, launch: Option<&Launch>) -> Result<Start, String> {
     })
 }
 
+/// The `init` exports of `launch` that `module` has, checked to be
+/// `() -> ()`.
+fn init_exports(module: &Module, launch: &Launch) -> Result<Vec<String>, String> {
+    let mut init = Vec::new();
+    for name in &launch.init {
+        match module.get_export(name) {
+            None => {}
+            Some(ExternType::Func(f)) if f.params().len() == 0 && f.results().len() == 0 => {
+                init.push(name.clone());
+            }
+            Some(_) => {
+                return Err(format!(
+                    "its `{name}` export, named by [launch] init, is not a function `() -> ()`"
+                ));
+            }
+        }
+    }
+    Ok(init)
+}
+
+/// How a module of an image with `[launch.snapshot]` is run, from its
+/// snapshot (`snapshot`) or afresh, checked against its exports.
+fn request_of(module: &Module, launch: &Launch, snapshot: bool) -> Result<Start, String> {
+    let Some(convention) = launch.snapshot.as_ref() else {
+        return Err("its image's [launch] has no [launch.snapshot]".into());
+    };
+    let has = |name: &str, params: &[ValType], results: &[ValType]| match module.get_export(name) {
+        Some(ExternType::Func(f)) => {
+            f.params()
+                .map(|p| p.to_string())
+                .eq(params.iter().map(|p| p.to_string()))
+                && f.results()
+                    .map(|r| r.to_string())
+                    .eq(results.iter().map(|r| r.to_string()))
+        }
+        _ => false,
+    };
+    if !has(&convention.alloc, &[ValType::I32], &[ValType::I32]) {
+        return Err(format!(
+            "its `{}` export, the [launch.snapshot] alloc, must be `(i32) -> i32`",
+            convention.alloc
+        ));
+    }
+    if !has(
+        &convention.call,
+        &[ValType::I32, ValType::I32],
+        &[ValType::I32],
+    ) {
+        return Err(format!(
+            "its `{}` export, the [launch.snapshot] call, must be `(i32, i32) -> i32`",
+            convention.call
+        ));
+    }
+    if !matches!(module.get_export("memory"), Some(ExternType::Memory(_))) {
+        return Err("it exports no `memory` to write a request into".into());
+    }
+    Ok(Start::Request {
+        init: if snapshot {
+            Vec::new()
+        } else {
+            init_exports(module, launch)?
+        },
+        alloc: convention.alloc.clone(),
+        call: convention.call.clone(),
+        request: convention.resume.clone(),
+    })
+}
+
 /// Defines import `import` as a function that returns `value` from every
 /// call, whatever its arguments.
-fn answer(
+pub(super) fn answer(
     linker: &mut Linker<ModuleState>,
     import: &ImportType<'_>,
     value: i64,

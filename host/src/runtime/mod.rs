@@ -23,6 +23,7 @@ pub mod env;
 mod filesystem;
 pub mod limits;
 mod precompile;
+mod snapshot;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -258,11 +259,21 @@ impl Runtime {
                     .to_owned();
                 let program = command::locate(&fs, &argv[0], &path_var, &workdir)?;
                 let file = program_file(&fs, Some(&rootfs), &program)?;
+                // The image's snapshot, when that is what runs (a mount
+                // over it runs what the mount holds).
+                let resume = match config.snapshot()? {
+                    Some(record) => {
+                        record.digest == file.digest.to_string()
+                            && fs.canonical(&program).ok().as_deref() == Some(&record.module)
+                    }
+                    None => false,
+                };
                 phases.mark("plan");
                 let linked = engine.program_marked(
                     &argv[0],
                     &file.digest,
                     launch.as_ref(),
+                    resume,
                     || match file.bytes {
                         Some(bytes) => Ok(bytes),
                         None => read_guest_file(&fs, &program),
@@ -297,10 +308,14 @@ impl Runtime {
                 let digest = digest::sha256(&bytes);
                 phases.mark("read");
                 let name = path.to_string_lossy().into_owned();
-                let linked =
-                    engine.program_marked(&name, &digest, None, || Ok(bytes), &mut |phase| {
-                        phases.mark(phase)
-                    })?;
+                let linked = engine.program_marked(
+                    &name,
+                    &digest,
+                    None,
+                    false,
+                    || Ok(bytes),
+                    &mut |phase| phases.mark(phase),
+                )?;
                 let workdir = guest_path::resolve("/", spec.workdir.as_deref().unwrap_or("/"));
                 let fs = GuestFs::plan(None, &spec.mounts, tmp.path(), &workdir)?;
                 let argv0 = path
@@ -528,33 +543,7 @@ impl PreparedRun<'_> {
     }
 
     fn wasi(&self) -> Result<WasiCtxBuilder> {
-        let mut builder = WasiCtxBuilder::new();
-        builder
-            .inherit_stdio()
-            .allow_blocking_current_thread(true)
-            .args(&self.argv)
-            .initial_cwd(&self.workdir);
-        for (key, value) in &self.env {
-            builder.env(key, value);
-        }
-        for (index, preopen) in self.fs.preopens().iter().enumerate() {
-            let perms = if preopen.read_only {
-                FsPerms::ReadOnly
-            } else {
-                FsPerms::ReadWrite
-            };
-            builder
-                .preopened_dir(self.fs.preopen_path(index), &preopen.guest, perms)
-                .map_err(anyhow::Error::from)
-                .with_context(|| {
-                    format!(
-                        "cannot open {} for the guest's {}",
-                        preopen.host.display(),
-                        preopen.guest
-                    )
-                })?;
-        }
-        Ok(builder)
+        wasi_context(&self.argv, &self.env, &self.fs, &self.workdir)
     }
 
     /// Sets a store's limits: memory through the limiter, time through
@@ -600,24 +589,56 @@ impl PreparedRun<'_> {
                         .get_func(&mut *store, name)
                         .ok_or_else(|| not_runnable(format!("it has no `{name}` export")))
                 };
+                phases.mark("instantiate");
+                let init: &[String] = match start {
+                    Start::Command => &[],
+                    Start::Request { init, .. } | Start::Reactor { init, .. } => init,
+                };
+                for name in init {
+                    let init = func(&mut store, name)?.typed::<(), ()>(&store)?;
+                    if let Err(e) = init.call(&mut store, ()) {
+                        return Ok(outcome(Err(e), &limits));
+                    }
+                }
                 match start {
                     Start::Command => {
                         let start = func(&mut store, "_start")?.typed::<(), ()>(&store)?;
-                        phases.mark("instantiate");
                         Ok(outcome(start.call(&mut store, ()), &limits))
                     }
+                    Start::Request {
+                        alloc,
+                        call,
+                        request,
+                        ..
+                    } => {
+                        let env: serde_json::Map<String, serde_json::Value> = self
+                            .env
+                            .iter()
+                            .map(|(k, v)| (k.clone(), serde_json::Value::from(v.as_str())))
+                            .collect();
+                        let request = crate::launch::render(
+                            request,
+                            &[
+                                ("argv", serde_json::json!(self.argv)),
+                                ("env", serde_json::Value::Object(env)),
+                            ],
+                        );
+                        match call_with_request(
+                            &mut store,
+                            &instance,
+                            alloc,
+                            call,
+                            request.as_bytes(),
+                        ) {
+                            Ok(status) => Ok(Exit::Code(status)),
+                            Err(e) => Ok(outcome(Err(e), &limits)),
+                        }
+                    }
                     Start::Reactor {
-                        init,
                         entry,
                         returns_status,
+                        ..
                     } => {
-                        phases.mark("instantiate");
-                        for name in init {
-                            let init = func(&mut store, name)?.typed::<(), ()>(&store)?;
-                            if let Err(e) = init.call(&mut store, ()) {
-                                return Ok(outcome(Err(e), &limits));
-                            }
-                        }
                         let entry = func(&mut store, entry)?;
                         if *returns_status {
                             match entry.typed::<(), i32>(&store)?.call(&mut store, ()) {
@@ -653,6 +674,68 @@ impl PreparedRun<'_> {
             }
         }
     }
+}
+
+/// The WASI context a guest gets: stdio, exactly these arguments and
+/// variables, and the preopens of `fs`.
+fn wasi_context(
+    argv: &[String],
+    env: &[env::EnvVar],
+    fs: &GuestFs,
+    workdir: &str,
+) -> Result<WasiCtxBuilder> {
+    let mut builder = WasiCtxBuilder::new();
+    builder
+        .inherit_stdio()
+        .allow_blocking_current_thread(true)
+        .args(argv)
+        .initial_cwd(workdir);
+    for (key, value) in env {
+        builder.env(key, value);
+    }
+    for (index, preopen) in fs.preopens().iter().enumerate() {
+        let perms = if preopen.read_only {
+            FsPerms::ReadOnly
+        } else {
+            FsPerms::ReadWrite
+        };
+        builder
+            .preopened_dir(fs.preopen_path(index), &preopen.guest, perms)
+            .map_err(anyhow::Error::from)
+            .with_context(|| {
+                format!(
+                    "cannot open {} for the guest's {}",
+                    preopen.host.display(),
+                    preopen.guest
+                )
+            })?;
+    }
+    Ok(builder)
+}
+
+/// Passes `request` to a reactor through its `alloc` and `call` exports
+/// (the convention of `[launch.snapshot]`); returns the status `call`
+/// returned.
+fn call_with_request(
+    store: &mut WasmStore<ModuleState>,
+    instance: &wasmtime::Instance,
+    alloc: &str,
+    call: &str,
+    request: &[u8],
+) -> wasmtime::Result<i32> {
+    let alloc = instance.get_typed_func::<i32, i32>(&mut *store, alloc)?;
+    let call = instance.get_typed_func::<(i32, i32), i32>(&mut *store, call)?;
+    let memory = instance
+        .get_memory(&mut *store, "memory")
+        .ok_or_else(|| wasmtime::format_err!("the module exports no `memory`"))?;
+    let len = i32::try_from(request.len())
+        .map_err(|_| wasmtime::format_err!("a request of {} bytes is too long", request.len()))?;
+    let at = alloc.call(&mut *store, len)?;
+    // 0: the guest had no memory for it, and says so itself when called.
+    if at != 0 {
+        memory.write(&mut *store, at as u32 as usize, request)?;
+    }
+    call.call(&mut *store, (at, len))
 }
 
 /// An instantiation that failed: the guest's own start code trapped,

@@ -9,6 +9,7 @@
 //!   rootfs/<chain>/       unpacked file trees (tree/), their Wasm index, a lock
 //!   artifacts/<engine>/   modules compiled ahead of time
 //!   tmp/                  staging area: everything is written here, then renamed
+//!   pins/                 images a build is still working on (kept by GC)
 //!   lock                  one writer at a time
 //! ```
 //!
@@ -20,6 +21,7 @@
 mod check;
 mod index;
 mod lock;
+mod pin;
 mod rootfs;
 
 use std::collections::HashSet;
@@ -35,6 +37,7 @@ use tempfile::NamedTempFile;
 pub use check::CheckReport;
 pub use index::ImageEntry;
 pub use lock::{LockGuard, LockKind};
+pub use pin::Pin;
 pub use rootfs::Rootfs;
 
 use crate::digest;
@@ -329,6 +332,12 @@ impl StoreWriter<'_> {
         index::write(self.store, &index)
     }
 
+    /// Keeps image `id` from garbage collection, in this and every other
+    /// process, until the pin is dropped, without tagging it.
+    pub fn pin(&self, id: &Digest) -> Result<Pin> {
+        pin::pin(self.store, id)
+    }
+
     /// Keeps an image that has no tag (built without `-t`).
     pub fn keep_untagged(&self, manifest: &Descriptor) -> Result<()> {
         let mut index = index::read(self.store)?;
@@ -360,14 +369,16 @@ impl StoreWriter<'_> {
         let mut report = GcReport::default();
         let mut live_blobs: HashSet<String> = HashSet::new();
         let mut live_trees: HashSet<String> = HashSet::new();
-        for tag in self.store.tags()? {
-            live_blobs.insert(digest::hex(&tag.id).to_owned());
+        let mut roots: Vec<Digest> = self.store.tags()?.into_iter().map(|t| t.id).collect();
+        roots.extend(pin::held(self.store)?);
+        for id in roots {
+            live_blobs.insert(digest::hex(&id).to_owned());
             // Keep what the manifest names even when the image cannot be
             // read whole (`system check` reports that): damage is never
             // made permanent by collecting it.
             let Ok(manifest) = self
                 .store
-                .read_blob(&tag.id)
+                .read_blob(&id)
                 .and_then(|b| Ok(serde_json::from_slice::<ImageManifest>(&b)?))
             else {
                 continue;
@@ -376,7 +387,7 @@ impl StoreWriter<'_> {
             for layer in manifest.layers() {
                 live_blobs.insert(digest::hex(layer.digest()).to_owned());
             }
-            if let Ok(image) = self.store.load_image(&tag.id)
+            if let Ok(image) = self.store.load_image(&id)
                 && let Ok(chain) = image.chain_id()
             {
                 live_trees.insert(rootfs::tree_name(chain.as_ref()));

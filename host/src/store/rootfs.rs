@@ -11,6 +11,7 @@ use std::collections::HashSet;
 use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
 
 use anyhow::{Context, Result, bail, ensure};
 use cap_std::fs::Dir;
@@ -21,7 +22,7 @@ use super::lock::{self, LockGuard, LockKind};
 use super::{Store, StoreWriter};
 use crate::digest::{self, HashingReader};
 use crate::image::{Image, chain_ids};
-use crate::layer::{ModuleIndex, apply_layer};
+use crate::layer::{DirTimes, ModuleIndex, apply_layer, set_dir_times};
 
 const TREE: &str = "tree";
 const MODULES: &str = "modules.json";
@@ -136,10 +137,11 @@ pub(super) fn materialize(store: &Store, image: &Image) -> Result<()> {
         .rev()
         .find(|&k| rootfs.join(tree_name(Some(&chains[k]))).is_dir());
     let mut modules = ModuleIndex::new();
+    let mut dir_times = DirTimes::new();
     if let Some(k) = base {
         let source = rootfs.join(tree_name(Some(&chains[k])));
         let source_tree = Dir::open_ambient_dir(source.join(TREE), cap_std::ambient_authority())?;
-        clone_tree(&source_tree, &tree, Path::new(""))
+        clone_tree(&source_tree, &tree, Path::new(""), &mut dir_times)
             .with_context(|| format!("cannot copy the unpacked tree {}", source.display()))?;
         modules = serde_json::from_slice(&fs::read(source.join(MODULES))?)?;
     }
@@ -167,8 +169,11 @@ pub(super) fn materialize(store: &Store, image: &Image) -> Result<()> {
                 MediaType::ImageLayer => HashingReader::new(Box::new(&mut compressed)),
                 _ => HashingReader::new(Box::new(GzDecoder::new(&mut compressed))),
             };
-            apply_layer(&mut uncompressed, &tree, &mut modules)
-                .with_context(|| format!("cannot unpack layer {}", layer.digest()))?;
+            // An upper layer's time for a directory wins over a lower one's.
+            dir_times.extend(
+                apply_layer(&mut uncompressed, &tree, &mut modules)
+                    .with_context(|| format!("cannot unpack layer {}", layer.digest()))?,
+            );
             io::copy(&mut uncompressed, &mut io::sink())
                 .with_context(|| format!("layer {} is corrupt", layer.digest()))?;
             uncompressed.finish().0
@@ -189,6 +194,7 @@ pub(super) fn materialize(store: &Store, image: &Image) -> Result<()> {
         }
     }
 
+    set_dir_times(&tree, &dir_times)?;
     let mut index = fs::File::create(staging.path().join(MODULES))?;
     io::Write::write_all(&mut index, &serde_json::to_vec(&modules)?)?;
     index.sync_all()?;
@@ -223,6 +229,12 @@ fn place_module(
         )
         .with_context(|| format!("cannot create {name}"))?;
     io::copy(&mut source, &mut target).with_context(|| format!("cannot write {name}"))?;
+    // An artifact records no time: give it the epoch, as tree directories
+    // without one get.
+    target
+        .into_std()
+        .set_modified(UNIX_EPOCH)
+        .with_context(|| format!("cannot set the modification time of {name}"))?;
     let (actual, _) = source.finish();
     if &actual != layer.digest() {
         bail!(
@@ -235,8 +247,14 @@ fn place_module(
 }
 
 /// Copies a tree by hard-linking its files (copying where links fail) and
-/// recreating its directories and symlinks. Never follows a symlink.
-fn clone_tree(source: &Dir, target: &Dir, relative: &Path) -> io::Result<()> {
+/// recreating its directories and symlinks, noting the directories' times
+/// in `dir_times`. Never follows a symlink.
+fn clone_tree(
+    source: &Dir,
+    target: &Dir,
+    relative: &Path,
+    dir_times: &mut DirTimes,
+) -> io::Result<()> {
     let listing = if relative.as_os_str().is_empty() {
         source.entries()?
     } else {
@@ -248,7 +266,11 @@ fn clone_tree(source: &Dir, target: &Dir, relative: &Path) -> io::Result<()> {
         let kind = entry.file_type()?;
         if kind.is_dir() {
             target.create_dir(&path)?;
-            clone_tree(source, target, &path)?;
+            let mtime = entry.metadata()?.modified()?.into_std();
+            let seconds = mtime.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            let key: Vec<_> = path.iter().map(|part| part.to_string_lossy()).collect();
+            dir_times.insert(key.join("/"), seconds);
+            clone_tree(source, target, &path, dir_times)?;
         } else if kind.is_symlink() {
             let link = source.read_link_contents(&path)?;
             crate::layer::make_symlink(target, &link.to_string_lossy(), &path.to_string_lossy())?;

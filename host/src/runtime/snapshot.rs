@@ -1,0 +1,277 @@
+//! Taking `[snapshot]`s at build time: the image's program runs up to its
+//! preload under wasmtime-wizer's instrumentation, and its memory and
+//! globals are written out as a new module.
+//!
+//! The guest runs as a run of the image would (its tree read-only at `/`,
+//! a private `/tmp`, its environment and working directory, the image's
+//! `[launch]`), with three differences: no mounts, randomness drawn from a
+//! generator seeded by the snapshot's inputs, and clocks that start at
+//! 2000-01-01 and advance a microsecond each time they are read, so that
+//! the same inputs give the same snapshot. Whatever the guest draws from it at build time
+//! (CPython's `hash()` key) is the same in every run of the image; state
+//! that must differ per run is the resume request's job to refresh.
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context as TaskContext, Poll, Waker};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use wasmtime::{Engine, Module, Store as WasmStore};
+use wasmtime_wasi::{HostMonotonicClock, HostWallClock};
+use wasmtime_wizer::{InstanceState, SnapshotVal, Wizer};
+
+use super::engine::{GUEST_THREAD_STACK, answer, engine_config, wasi_linker};
+use super::filesystem::GuestFs;
+use super::{ModuleState, Runtime, call_with_request, command, read_guest_file, wasi_context};
+use crate::build::{Snapshot, Snapshotter};
+use crate::digest;
+use crate::image::{DEFAULT_PATH, Image};
+use crate::launch::{Launch, render};
+use crate::runtime::limits::EffectiveLimits;
+
+impl Snapshotter for Runtime {
+    fn snapshot(&self, image: &Image, preload: &[String], seed: [u8; 32]) -> Result<Snapshot> {
+        let store = self
+            .store
+            .as_ref()
+            .context("taking a snapshot needs a store")?;
+        let config = image.run_config();
+        let launch = config.launch()?;
+        let rootfs = store.open_rootfs(image)?;
+        let tmp = store.temp_dir()?;
+        let workdir = crate::guest_path::resolve("/", &config.workdir);
+        let fs = GuestFs::plan(Some(rootfs.tree()), &[], tmp.path(), &workdir)?;
+        let argv = command::command_line(&config, None, &[])?;
+        let mut env = config.env.clone();
+        if !env.iter().any(|(k, _)| k == "PATH") {
+            env.push(("PATH".into(), DEFAULT_PATH.into()));
+        }
+        let path_var = config.env_var("PATH").unwrap_or(DEFAULT_PATH).to_owned();
+        let located = command::locate(&fs, &argv[0], &path_var, &workdir)?;
+        let module = fs.canonical(&located)?;
+        let Some(launch) = launch.filter(|l| l.snapshot.is_some()) else {
+            bail!(
+                "{module} cannot be snapshotted: its image's [launch] does not say how to \
+                 pre-initialise it and resume it. A WASI command such as CPython 3.12 \
+                 (python:3.12) has no initialisation export, and a snapshot taken inside \
+                 `_start` cannot be resumed; python:3.15-sci can be snapshotted"
+            );
+        };
+        if config
+            .snapshot()?
+            .is_some_and(|record| record.module == module)
+        {
+            bail!("{module} is a snapshot already; build on the image it was taken from instead");
+        }
+        let bytes = read_guest_file(&fs, &module)?;
+        let source = digest::sha256(&bytes);
+        let limits = EffectiveLimits::resolve(&Default::default(), &config.limits()?);
+        let request = render(
+            &launch.snapshot.as_ref().expect("filtered above").preload,
+            &[("modules", serde_json::json!(preload))],
+        );
+        let bytes = std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .name("wharf-snapshot".into())
+                .stack_size(GUEST_THREAD_STACK)
+                .spawn_scoped(scope, || {
+                    take(&bytes, &launch, &request, seed, limits.memory, || {
+                        wasi_context(&argv[..1], &env, &fs, &workdir)
+                    })
+                })
+                .context("cannot start the snapshot's thread")?
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })?;
+        Ok(Snapshot {
+            module,
+            source,
+            bytes,
+        })
+    }
+}
+
+/// Instruments `wasm`, runs its initialisers and `request`, and returns the
+/// snapshot.
+fn take(
+    wasm: &[u8],
+    launch: &Launch,
+    request: &str,
+    seed: [u8; 32],
+    memory_limit: u64,
+    wasi: impl FnOnce() -> Result<wasmtime_wasi::WasiCtxBuilder>,
+) -> Result<Vec<u8>> {
+    let convention = launch.snapshot.as_ref().context("no snapshot convention")?;
+    let mut wizer = Wizer::new();
+    // The initialiser must not run again on the snapshot: it leaves it.
+    if let Some(first) = launch.init.first() {
+        wizer.init_func(first.clone());
+    }
+    wizer.keep_init_func(false);
+    let (context, instrumented) = wizer
+        .instrument(wasm)
+        .map_err(|e| anyhow::anyhow!("the module cannot be snapshotted: {e:#}"))?;
+
+    // The instrumented module runs once: compiling it fast matters more
+    // than running it fast.
+    let mut config = engine_config(false);
+    config.epoch_interruption(false);
+    config.cranelift_opt_level(wasmtime::OptLevel::None);
+    let engine = Engine::new(&config).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    let module = Module::new(&engine, &instrumented)
+        .map_err(|e| anyhow::anyhow!("cannot compile the module to snapshot: {e:#}"))?;
+    let (mut linker, provided) = wasi_linker(&engine)?;
+    for import in module.imports() {
+        if provided.contains(&(import.module().to_owned(), import.name().to_owned())) {
+            continue;
+        }
+        match launch.answer_for(import.module(), import.name()) {
+            Some(value) => answer(&mut linker, &import, value).map_err(anyhow::Error::msg)?,
+            None => bail!(
+                "it imports {}::{}, which wharf does not provide",
+                import.module(),
+                import.name()
+            ),
+        }
+    }
+
+    let mut wasi = wasi()?;
+    wasi.wall_clock(SteppingClock::default())
+        .monotonic_clock(SteppingClock::default())
+        .secure_random(StdRng::from_seed(seed))
+        .insecure_random(StdRng::from_seed(seed))
+        .insecure_random_seed(u128::from_le_bytes(
+            seed[..16].try_into().expect("16 bytes"),
+        ));
+    let mut store = WasmStore::new(&engine, ModuleState::new(wasi.build_p1(), memory_limit));
+    store.limiter(|state| &mut state.limiter);
+    let guest = |e: wasmtime::Error| -> anyhow::Error {
+        match e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+            Some(exit) => {
+                anyhow::anyhow!("the program exited with status {} while preloading", exit.0)
+            }
+            None => anyhow::anyhow!("the program failed while preloading: {e:?}"),
+        }
+    };
+    let instance = linker.instantiate(&mut store, &module).map_err(guest)?;
+    for name in &launch.init {
+        if let Some(init) = instance.get_func(&mut store, name) {
+            init.typed::<(), ()>(&store)
+                .and_then(|init| init.call(&mut store, ()))
+                .map_err(guest)?;
+        }
+    }
+    let status = call_with_request(
+        &mut store,
+        &instance,
+        &convention.alloc,
+        &convention.call,
+        request.as_bytes(),
+    )
+    .map_err(guest)?;
+    if status != 0 {
+        bail!("preloading failed with status {status} (the program's own message is above)");
+    }
+    for name in &convention.finish {
+        let finish = instance.get_func(&mut store, name).with_context(|| {
+            format!("the module has no `{name}` export, which [launch.snapshot] finish names")
+        })?;
+        finish
+            .typed::<(), ()>(&store)
+            .and_then(|finish| finish.call(&mut store, ()))
+            .map_err(guest)?;
+    }
+    block_on(wizer.snapshot(
+        &context,
+        &mut Instrumented {
+            store: &mut store,
+            instance,
+        },
+    ))
+    .map_err(|e| anyhow::anyhow!("cannot write the snapshot: {e:#}"))
+}
+
+/// A clock that reads the same on every build: it starts at 2000-01-01
+/// (wall) or 0 (monotonic) and moves a microsecond at each reading, so
+/// that code waiting for time to pass still sees it pass.
+#[derive(Default)]
+struct SteppingClock {
+    readings: AtomicU64,
+}
+
+impl SteppingClock {
+    const STEP_NS: u64 = 1_000;
+
+    fn tick(&self) -> u64 {
+        self.readings.fetch_add(1, Ordering::Relaxed) * Self::STEP_NS
+    }
+}
+
+impl HostWallClock for SteppingClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_nanos(Self::STEP_NS)
+    }
+
+    fn now(&self) -> Duration {
+        Duration::from_secs(crate::layer::DEFAULT_MTIME) + Duration::from_nanos(self.tick())
+    }
+}
+
+impl HostMonotonicClock for SteppingClock {
+    fn resolution(&self) -> u64 {
+        Self::STEP_NS
+    }
+
+    fn now(&self) -> u64 {
+        self.tick()
+    }
+}
+
+/// The instrumented instance, as wizer reads its state.
+struct Instrumented<'a> {
+    store: &'a mut WasmStore<ModuleState>,
+    instance: wasmtime::Instance,
+}
+
+impl InstanceState for Instrumented<'_> {
+    async fn global_get(&mut self, name: &str, _: wasmtime_wizer::ValType) -> SnapshotVal {
+        let global = self
+            .instance
+            .get_global(&mut *self.store, name)
+            .expect("wizer names the globals it exported");
+        match global.get(&mut *self.store) {
+            wasmtime::Val::I32(x) => SnapshotVal::I32(x),
+            wasmtime::Val::I64(x) => SnapshotVal::I64(x),
+            wasmtime::Val::F32(x) => SnapshotVal::F32(x),
+            wasmtime::Val::F64(x) => SnapshotVal::F64(x),
+            wasmtime::Val::V128(x) => SnapshotVal::V128(x.as_u128()),
+            // Wizer's validation refuses mutable reference globals.
+            other => unreachable!("a mutable global of type {other:?}"),
+        }
+    }
+
+    async fn memory_contents(&mut self, name: &str, contents: impl FnOnce(&[u8]) + Send) {
+        let memory = self
+            .instance
+            .get_memory(&mut *self.store, name)
+            .expect("wizer names the memories it exported");
+        contents(memory.data(&*self.store));
+    }
+}
+
+/// Runs a future that never waits (wizer's snapshot, over an instance in
+/// memory) to completion on this thread.
+fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    let mut context = TaskContext::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(value) = future.as_mut().poll(&mut context) {
+            return value;
+        }
+        std::thread::yield_now();
+    }
+}

@@ -1,0 +1,187 @@
+//! `[snapshot]`: images whose program is pre-initialised at build time. A
+//! run resumes the snapshot, and must still see its own environment,
+//! arguments, working directory, mounts (see `python_sci`) and randomness,
+//! never the build's.
+
+use crate::support::{context, pandas_report_id, python_sci_store, python_store, repo};
+
+/// The value of `label` in the config of `image`, parsed as JSON.
+fn label(wharf: &crate::support::Wharf, image: &str, label: &str) -> serde_json::Value {
+    let out = wharf.run(["inspect", image]).ok();
+    let inspect: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let text = inspect[0]["Config"]["Labels"][label]
+        .as_str()
+        .unwrap_or_else(|| panic!("{image} has no label {label}:\n{out}"));
+    serde_json::from_str(text).unwrap()
+}
+
+#[test]
+fn a_run_sees_its_own_environment_arguments_and_working_directory() {
+    let wharf = python_sci_store();
+    let dir = tempfile::tempdir().unwrap();
+    let env_file = dir.path().join("run.env");
+    std::fs::write(&env_file, "FROM_FILE=file\nREPORT_TITLE=from the file\n").unwrap();
+    // Relative paths resolve from the run's working directory (see
+    // runtime/filesystem.rs for how a WASI program gets one).
+    let probe = "import os, sys; open('made-here', 'w').close(); \
+                 print('pandas' in sys.modules, sys.argv[1:], os.path.exists('/tmp/made-here'), \
+                 os.environ['REPORT_TITLE'], os.environ['FROM_FILE'], os.environ['ONLY_HERE'])";
+    let out = wharf
+        .run([
+            "run",
+            "--env-file",
+            env_file.to_str().unwrap(),
+            "-e",
+            "REPORT_TITLE=Q3",
+            "-e",
+            "ONLY_HERE=yes",
+            "-w",
+            "/tmp",
+            "pandas-report",
+            "python",
+            "-c",
+            probe,
+            "a",
+            "b c",
+        ])
+        .ok();
+    // pandas is already imported: the run resumed the snapshot.
+    assert_eq!(out.lines(), ["True ['a', 'b c'] True Q3 file yes"]);
+
+    // Without flags, the image's own defaults, and relative paths resolve
+    // from its working directory.
+    let out = wharf
+        .run([
+            "run",
+            "pandas-report",
+            "python",
+            "-c",
+            "import os; print(sorted(os.environ.items())); \
+             print(open('report.py').readline().strip())",
+        ])
+        .ok();
+    assert_eq!(
+        out.lines(),
+        [
+            "[('HOME', '/tmp'), ('PATH', '/usr/local/bin:/usr/bin:/bin'), \
+             ('PYTHONTZPATH', ''), ('REPORT_TITLE', 'all regions'), ('TMPDIR', '/tmp')]",
+            "\"\"\"Sales report: reads a CSV, sums revenue per region and month with pandas,",
+        ]
+    );
+}
+
+#[test]
+fn every_run_draws_fresh_randomness_while_hash_stays_fixed() {
+    let wharf = python_sci_store();
+    let probe = "import os, random, uuid, numpy; \
+                 print(random.random(), os.urandom(8).hex(), uuid.uuid4(), \
+                 numpy.random.default_rng().integers(1 << 62), hash('wharf'))";
+    let runs: Vec<Vec<String>> = (0..2)
+        .map(|_| {
+            let out = wharf
+                .run(["run", "pandas-report", "python", "-c", probe])
+                .ok();
+            out.stdout.split_whitespace().map(str::to_owned).collect()
+        })
+        .collect();
+    assert_eq!(runs[0].len(), 5, "{runs:?}");
+    for (what, i) in [("random", 0), ("urandom", 1), ("uuid4", 2), ("numpy", 3)] {
+        assert_ne!(runs[0][i], runs[1][i], "{what} repeated across runs");
+    }
+    // String hashing is seeded once, when the snapshot is taken (documented).
+    assert_eq!(runs[0][4], runs[1][4]);
+}
+
+#[test]
+fn the_snapshot_is_part_of_the_image_and_reused_while_its_inputs_stay_the_same() {
+    let wharf = python_sci_store();
+    let record = label(wharf, "pandas-report", "dev.wharf.snapshot");
+    assert_eq!(record["module"], "/usr/local/bin/python.wasm");
+    assert_eq!(record["preload"], serde_json::json!(["pandas", "numpy"]));
+    let base = label(wharf, "python:3.15-sci", "dev.wharf.launch");
+    assert!(base.get("snapshot").is_some(), "{base}");
+
+    let out = wharf
+        .run([
+            "build",
+            "-t",
+            "pandas-report:again",
+            repo()
+                .join("guest-examples/pandas-report")
+                .to_str()
+                .unwrap(),
+        ])
+        .ok();
+    out.stderr_has(&["SNAPSHOT preload pandas, numpy (cached)"]);
+    assert_eq!(out.stdout.trim(), pandas_report_id());
+}
+
+#[test]
+fn a_changed_input_takes_a_new_snapshot() {
+    let wharf = python_sci_store();
+    // The app's own module, beside it in the working directory, can be
+    // preloaded too.
+    let manifest = "from = \"python:3.15-sci\"\nworkdir = \"/app\"\n\
+                    cmd = [\"python\", \"app.py\"]\n\
+                    [[copy]]\nsrc = [\"app.py\", \"helper.py\"]\ndest = \".\"\n\
+                    [snapshot]\npreload = [\"json\", \"helper\"]\n";
+    let build = |app: &str| {
+        let ctx = context(&[
+            ("wharf.toml", manifest),
+            ("app.py", app),
+            (
+                "helper.py",
+                "import sys\nprint('helper ran', file=sys.stderr)\n",
+            ),
+        ]);
+        wharf
+            .run(["build", "-t", "json-app", ctx.path().to_str().unwrap()])
+            .ok()
+    };
+    let app = "import sys; print('json' in sys.modules, 'pandas' in sys.modules, \
+               'helper' in sys.modules, {})";
+    let first = build(&app.replace("{}", "1"));
+    // The preload ran the helper's top level at build time.
+    first.stderr_has(&["SNAPSHOT preload json, helper", "helper ran"]);
+    assert!(!first.stderr.contains("(cached)"), "{first}");
+    assert_eq!(
+        wharf.run(["run", "json-app"]).ok().lines(),
+        ["True False True 1"]
+    );
+
+    // The app changed, so the image the snapshot is taken from changed.
+    let second = build(&app.replace("{}", "2"));
+    assert!(!second.stderr.contains("(cached)"), "{second}");
+    assert_ne!(first.stdout, second.stdout);
+    assert_eq!(
+        wharf.run(["run", "json-app"]).ok().lines(),
+        ["True False True 2"]
+    );
+    assert_eq!(
+        label(wharf, "json-app", "dev.wharf.snapshot")["preload"],
+        serde_json::json!(["json", "helper"])
+    );
+    // Not run again: it was imported at build time.
+    assert!(
+        !wharf
+            .run(["run", "json-app"])
+            .ok()
+            .stderr
+            .contains("helper ran"),
+        "the preloaded module ran again"
+    );
+}
+
+#[test]
+fn python_3_12_says_it_cannot_be_snapshotted() {
+    let wharf = python_store();
+    let ctx = context(&[(
+        "wharf.toml",
+        "from = \"python:3.12\"\n\n[snapshot]\npreload = [\"json\"]\n",
+    )]);
+    wharf
+        .run(["build", "-t", "py312-snap", ctx.path().to_str().unwrap()])
+        .code(1)
+        .stderr_has(&["wharf.toml:4", "cannot be snapshotted", "python:3.12"]);
+    wharf.run(["inspect", "py312-snap"]).code(1);
+}
