@@ -3,7 +3,79 @@
 //! arguments, working directory, mounts (see `python_sci`) and randomness,
 //! never the build's.
 
-use crate::support::{context, pandas_report_id, python_sci_store, python_store, repo};
+use crate::support::{
+    Wharf, context, pandas_report_id, python_sci_store, python_store, repo, wat_file,
+};
+
+/// A reactor driven by requests: `P…` (the preload) sets its state to 42,
+/// `L…` never returns, and any other request (a run's) exits with the
+/// state. Its `run` export, never used by a run of an image with
+/// `[launch.snapshot]`, would exit 7.
+const REQUEST_REACTOR: &str = r#"(module
+  (memory (export "memory") 1)
+  (global $state (mut i32) (i32.const 0))
+  (func (export "_initialize"))
+  (func (export "alloc") (param i32) (result i32) (i32.const 1024))
+  (func (export "call") (param $at i32) (param $len i32) (result i32)
+    (local $op i32)
+    (local.set $op (i32.load8_u (local.get $at)))
+    (if (i32.eq (local.get $op) (i32.const 76))
+      (then (loop $forever (br $forever))))
+    (if (i32.eq (local.get $op) (i32.const 80))
+      (then (global.set $state (i32.const 42)) (return (i32.const 0))))
+    (global.get $state))
+  (func (export "run") (result i32) (i32.const 7)))"#;
+
+/// Builds the request reactor as `tag`, with `preload` as its
+/// `[launch.snapshot]` preload template.
+fn request_reactor(wharf: &Wharf, tag: &str, preload: &str) {
+    let manifest = format!(
+        "from = \"scratch\"\nentrypoint = [\"reactor\"]\n[env]\nPATH = \"/bin\"\n\
+         [[copy]]\nsrc = \"reactor.wasm\"\ndest = \"/bin/\"\n\
+         [launch]\ninit = [\"_initialize\"]\nentry = \"run\"\n\
+         [launch.snapshot]\nalloc = \"alloc\"\ncall = \"call\"\n\
+         preload = \"{preload}\"\nresume = \"R{{argv}}{{env}}\"\n"
+    );
+    let ctx = context(&[("wharf.toml", &manifest)]);
+    wat_file(ctx.path(), "reactor.wasm", REQUEST_REACTOR);
+    wharf.build(tag, ctx.path());
+}
+
+#[test]
+fn a_snapshot_keeps_what_the_preload_did_and_a_fresh_start_makes_the_same_request() {
+    let wharf = Wharf::new();
+    request_reactor(&wharf, "reactor", "P{modules}");
+    // Without a snapshot, a run makes the resume request after `_initialize`.
+    wharf.run(["run", "reactor"]).code(0);
+    let ctx = context(&[(
+        "wharf.toml",
+        "from = \"reactor\"\n[snapshot]\npreload = [\"x\"]\n",
+    )]);
+    wharf.build("snapped", ctx.path());
+    wharf.run(["run", "snapped"]).code(42);
+}
+
+#[test]
+fn a_preload_that_never_ends_is_stopped_at_the_time_limit() {
+    let wharf = Wharf::new();
+    request_reactor(&wharf, "looping", "L{modules}");
+    let blobs = || {
+        std::fs::read_dir(wharf.home().join("blobs/sha256"))
+            .unwrap()
+            .count()
+    };
+    let before = blobs();
+    let ctx = context(&[(
+        "wharf.toml",
+        "from = \"looping\"\n[limits]\ntimeout = \"1s\"\n[snapshot]\npreload = [\"x\"]\n",
+    )]);
+    wharf
+        .run(["build", "-t", "never", ctx.path().to_str().unwrap()])
+        .code(1)
+        .stderr_has(&["wharf.toml:5", "preloading did not finish within 1s"]);
+    wharf.run(["inspect", "never"]).code(1);
+    assert_eq!(blobs(), before, "the failed build left blobs behind");
+}
 
 /// The value of `label` in the config of `image`, parsed as JSON.
 fn label(wharf: &crate::support::Wharf, image: &str, label: &str) -> serde_json::Value {

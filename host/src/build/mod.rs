@@ -239,13 +239,23 @@ pub fn build_with_snapshots(
         preload.get_ref().join(", "),
         if cached.is_some() { " (cached)" } else { "" }
     ));
-    let snapshot =
-        match cached {
-            Some(layer) => layer,
-            None => snapshot::take(store, &before, preload.get_ref(), snapshotter, mtime).map_err(
-                |e| manifest.error_at(preload.span(), format!("cannot take the snapshot: {e:#}")),
-            )?,
-        };
+    let snapshot = match cached {
+        Some(layer) => layer,
+        None => match snapshot::take(store, &before, preload.get_ref(), snapshotter, mtime) {
+            Ok(layer) => layer,
+            Err(e) => {
+                // Nothing of a failed build stays: the image the snapshot
+                // was to be taken from goes with the next collection, now.
+                drop(pin);
+                if let Ok(writer) = store.write() {
+                    let _ = writer.collect_garbage();
+                }
+                return Err(manifest
+                    .error_at(preload.span(), format!("cannot take the snapshot: {e:#}"))
+                    .into());
+            }
+        },
+    };
     let created = options.source_date_epoch.map(|secs| {
         humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs)).to_string()
     });

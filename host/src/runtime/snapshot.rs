@@ -4,16 +4,20 @@
 //!
 //! The guest runs as a run of the image would (its tree read-only at `/`,
 //! a private `/tmp`, its environment and working directory, the image's
-//! `[launch]`), with three differences: no mounts, randomness drawn from a
-//! generator seeded by the snapshot's inputs, and clocks that start at
-//! 2000-01-01 and advance a microsecond each time they are read, so that
-//! the same inputs give the same snapshot. Whatever the guest draws from it at build time
-//! (CPython's `hash()` key) is the same in every run of the image; state
-//! that must differ per run is the resume request's job to refresh.
+//! `[launch]`, its `[limits]`), with these differences: no mounts,
+//! randomness drawn from a generator seeded by the snapshot's inputs,
+//! clocks that start at 2000-01-01 and advance a microsecond each time they
+//! are read (so that the same inputs take the same path), and a time limit
+//! of [`SNAPSHOT_TIMEOUT`] unless the image sets one, so that a preload
+//! that never ends cannot hang a build. Whatever the guest draws from the
+//! generator at build time (CPython's `hash()` key) is the same in every
+//! run of the image; state that must differ per run is the resume
+//! request's job to refresh.
 
 use std::future::Future;
 use std::pin::pin;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::task::{Context as TaskContext, Poll, Waker};
 use std::time::Duration;
 
@@ -28,6 +32,9 @@ use super::engine::{GUEST_THREAD_STACK, answer, engine_config, wasi_linker};
 use super::filesystem::GuestFs;
 use super::{ModuleState, Runtime, call_with_request, command, read_guest_file, wasi_context};
 use crate::build::{Snapshot, Snapshotter};
+
+/// How long a preload may run when the image's `[limits]` set no timeout.
+pub const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 use crate::digest;
 use crate::image::{DEFAULT_PATH, Image};
 use crate::launch::{Launch, render};
@@ -79,7 +86,11 @@ impl Snapshotter for Runtime {
                 .name("wharf-snapshot".into())
                 .stack_size(GUEST_THREAD_STACK)
                 .spawn_scoped(scope, || {
-                    take(&bytes, &launch, &request, seed, limits.memory, || {
+                    let bounds = Bounds {
+                        memory: limits.memory,
+                        timeout: limits.timeout.unwrap_or(SNAPSHOT_TIMEOUT),
+                    };
+                    take(&bytes, &launch, &request, seed, bounds, || {
                         wasi_context(&argv[..1], &env, &fs, &workdir)
                     })
                 })
@@ -97,15 +108,22 @@ impl Snapshotter for Runtime {
 
 /// Instruments `wasm`, runs its initialisers and `request`, and returns the
 /// snapshot.
+/// What a preload may use.
+struct Bounds {
+    /// Bytes of linear memory and tables.
+    memory: u64,
+    /// Wall-clock time.
+    timeout: Duration,
+}
+
 fn take(
     wasm: &[u8],
     launch: &Launch,
     request: &str,
     seed: [u8; 32],
-    memory_limit: u64,
+    bounds: Bounds,
     wasi: impl FnOnce() -> Result<wasmtime_wasi::WasiCtxBuilder>,
 ) -> Result<Vec<u8>> {
-    let convention = launch.snapshot.as_ref().context("no snapshot convention")?;
     let mut wizer = Wizer::new();
     // The initialiser must not run again on the snapshot: it leaves it.
     if let Some(first) = launch.init.first() {
@@ -119,7 +137,7 @@ fn take(
     // The instrumented module runs once: compiling it fast matters more
     // than running it fast.
     let mut config = engine_config(false);
-    config.epoch_interruption(false);
+    config.epoch_interruption(true);
     config.cranelift_opt_level(wasmtime::OptLevel::None);
     let engine = Engine::new(&config).map_err(|e| anyhow::anyhow!("{e:#}"))?;
     let module = Module::new(&engine, &instrumented)
@@ -147,26 +165,68 @@ fn take(
         .insecure_random_seed(u128::from_le_bytes(
             seed[..16].try_into().expect("16 bytes"),
         ));
-    let mut store = WasmStore::new(&engine, ModuleState::new(wasi.build_p1(), memory_limit));
+    let mut store = WasmStore::new(&engine, ModuleState::new(wasi.build_p1(), bounds.memory));
     store.limiter(|state| &mut state.limiter);
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_trap();
+    let timeout = bounds.timeout;
     let guest = |e: wasmtime::Error| -> anyhow::Error {
-        match e.downcast_ref::<wasmtime_wasi::I32Exit>() {
-            Some(exit) => {
-                anyhow::anyhow!("the program exited with status {} while preloading", exit.0)
-            }
-            None => anyhow::anyhow!("the program failed while preloading: {e:?}"),
+        if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+            anyhow::anyhow!("the program exited with status {} while preloading", exit.0)
+        } else if e.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
+            anyhow::anyhow!(
+                "preloading did not finish within {} (the image's [limits] timeout, or wharf's default for snapshots)",
+                humantime::format_duration(timeout)
+            )
+        } else {
+            anyhow::anyhow!("the program failed while preloading: {e:?}")
         }
     };
-    let instance = linker.instantiate(&mut store, &module).map_err(guest)?;
+    // Ends the preload at its deadline; told to stand down when it is over.
+    let (over, deadline) = mpsc::channel::<()>();
+    let watchdog = {
+        let engine = engine.clone();
+        std::thread::spawn(move || {
+            if deadline.recv_timeout(timeout) == Err(RecvTimeoutError::Timeout) {
+                engine.increment_epoch();
+            }
+        })
+    };
+    let preloaded = preload(&mut store, &linker, &module, launch, request, &guest);
+    drop(over);
+    let _ = watchdog.join();
+    let instance = preloaded?;
+    block_on(wizer.snapshot(
+        &context,
+        &mut Instrumented {
+            store: &mut store,
+            instance,
+        },
+    ))
+    .map_err(|e| anyhow::anyhow!("cannot write the snapshot: {e:#}"))
+}
+
+/// Instantiates the instrumented module and runs its initialisers, the
+/// preload request and the `finish` exports; `guest` explains failures.
+fn preload(
+    store: &mut WasmStore<ModuleState>,
+    linker: &wasmtime::Linker<ModuleState>,
+    module: &Module,
+    launch: &Launch,
+    request: &str,
+    guest: &dyn Fn(wasmtime::Error) -> anyhow::Error,
+) -> Result<wasmtime::Instance> {
+    let convention = launch.snapshot.as_ref().context("no snapshot convention")?;
+    let instance = linker.instantiate(&mut *store, module).map_err(guest)?;
     for name in &launch.init {
-        if let Some(init) = instance.get_func(&mut store, name) {
-            init.typed::<(), ()>(&store)
-                .and_then(|init| init.call(&mut store, ()))
+        if let Some(init) = instance.get_func(&mut *store, name) {
+            init.typed::<(), ()>(&*store)
+                .and_then(|init| init.call(&mut *store, ()))
                 .map_err(guest)?;
         }
     }
     let status = call_with_request(
-        &mut store,
+        store,
         &instance,
         &convention.alloc,
         &convention.call,
@@ -177,22 +237,15 @@ fn take(
         bail!("preloading failed with status {status} (the program's own message is above)");
     }
     for name in &convention.finish {
-        let finish = instance.get_func(&mut store, name).with_context(|| {
+        let finish = instance.get_func(&mut *store, name).with_context(|| {
             format!("the module has no `{name}` export, which [launch.snapshot] finish names")
         })?;
         finish
-            .typed::<(), ()>(&store)
-            .and_then(|finish| finish.call(&mut store, ()))
+            .typed::<(), ()>(&*store)
+            .and_then(|finish| finish.call(&mut *store, ()))
             .map_err(guest)?;
     }
-    block_on(wizer.snapshot(
-        &context,
-        &mut Instrumented {
-            store: &mut store,
-            instance,
-        },
-    ))
-    .map_err(|e| anyhow::anyhow!("cannot write the snapshot: {e:#}"))
+    Ok(instance)
 }
 
 /// A clock that reads the same on every build: it starts at 2000-01-01
