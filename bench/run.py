@@ -15,7 +15,8 @@ measured in the same run on the same machine.
       snapshot vs started afresh, vs native CPython with pandas installed
       from PyPI in a venv, vs python:3.12's hello; and `print('hi')` on the
       snapshotted image vs native python3 (BENCH_SCI=0 skips it: its
-      builds take a few minutes and 2.5 GB).
+      builds take a few minutes and 2.5 GB; the venv needs python3's venv
+      module, Debian's python3-venv).
 
 Times are whole-process wall times: the median of RUNS runs after WARMUP
 warm-up runs. Peak memory is the process's maximum resident set (from
