@@ -32,13 +32,13 @@ use super::engine::{GUEST_THREAD_STACK, answer, engine_config, wasi_linker};
 use super::filesystem::GuestFs;
 use super::{ModuleState, Runtime, call_with_request, command, read_guest_file, wasi_context};
 use crate::build::{Snapshot, Snapshotter};
-
-/// How long a preload may run when the image's `[limits]` set no timeout.
-pub const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 use crate::digest;
 use crate::image::{DEFAULT_PATH, Image};
 use crate::launch::{Launch, render};
 use crate::runtime::limits::EffectiveLimits;
+
+/// How long a preload may run when the image's `[limits]` set no timeout.
+pub const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 
 impl Snapshotter for Runtime {
     fn snapshot(&self, image: &Image, preload: &[String], seed: [u8; 32]) -> Result<Snapshot> {
@@ -106,8 +106,6 @@ impl Snapshotter for Runtime {
     }
 }
 
-/// Instruments `wasm`, runs its initialisers and `request`, and returns the
-/// snapshot.
 /// What a preload may use.
 struct Bounds {
     /// Bytes of linear memory and tables.
@@ -116,6 +114,8 @@ struct Bounds {
     timeout: Duration,
 }
 
+/// Instruments `wasm`, runs its initialisers and `request` within
+/// `bounds`, and returns the snapshot.
 fn take(
     wasm: &[u8],
     launch: &Launch,
