@@ -19,7 +19,9 @@ measured in the same run on the same machine.
       module, Debian's python3-venv).
 
 Times are whole-process wall times: the median of RUNS runs after WARMUP
-warm-up runs. Peak memory is the process's maximum resident set (from
+warm-up runs. A command and the baseline it is compared with are measured
+side by side, their runs alternating, so that the machine's drift weighs on
+both alike. Peak memory is the process's maximum resident set (from
 wait4), median over the runs. Results go to stdout and bench/RESULTS.md.
 This is a benchmark, not a test: nothing here passes or fails on a time.
 """
@@ -54,11 +56,20 @@ def measure(argv, runs=RUNS, warmup=WARMUP, env=None, expect=0):
 
     Times come from runs started with posix_spawn; peak memory from five
     more runs under bench/peak.c (see there why)."""
-    argv = [str(a) for a in argv]
-    program = argv[0] if "/" in argv[0] else shutil.which(argv[0], path=(env or os.environ).get("PATH"))
-    times, peaks = [], []
+    return measure_side_by_side([(argv, env)], runs, warmup, expect)[0]
+
+
+def measure_side_by_side(commands, runs=RUNS, warmup=WARMUP, expect=0):
+    """`measure` for several (argv, env) commands at once: their runs
+    alternate, so that the machine getting slower or faster meanwhile weighs
+    on each alike, which keeps the ratios between them honest."""
+    commands = [([str(a) for a in argv], env) for argv, env in commands]
+    programs = [argv[0] if "/" in argv[0] else shutil.which(argv[0], path=(env or os.environ).get("PATH"))
+                for argv, env in commands]
+    times = [[] for _ in commands]
+    peaks = [[] for _ in commands]
     with tempfile.TemporaryFile() as stderr:
-        def spawn(args, path):
+        def spawn(args, path, env):
             stderr.seek(0)
             stderr.truncate()
             actions = [(os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
@@ -75,13 +86,15 @@ def measure(argv, runs=RUNS, warmup=WARMUP, env=None, expect=0):
             return elapsed, output
 
         for i in range(warmup + runs):
-            elapsed, _ = spawn(argv, program)
-            if i >= warmup:
-                times.append(elapsed * 1000)
+            for n, ((argv, env), program) in enumerate(zip(commands, programs)):
+                elapsed, _ = spawn(argv, program, env)
+                if i >= warmup:
+                    times[n].append(elapsed * 1000)
         for _ in range(5):
-            _, output = spawn([str(PEAK), program, *argv[1:]], str(PEAK))
-            peaks.append(int(output.strip().splitlines()[-1]) / 1024)
-    return statistics.median(times), statistics.median(peaks)
+            for n, ((argv, env), program) in enumerate(zip(commands, programs)):
+                _, output = spawn([str(PEAK), program, *argv[1:]], str(PEAK), env)
+                peaks[n].append(int(output.strip().splitlines()[-1]) / 1024)
+    return [(statistics.median(t), statistics.median(p)) for t, p in zip(times, peaks)]
 
 
 def once(argv, env=None):
@@ -111,7 +124,7 @@ def native_pandas():
     return python
 
 
-def pandas_start(env, store, python312_hello_ms, native_hi_ms):
+def pandas_start(env, store, python312_hello_ms):
     """(f): returns its table and its targets."""
     sci = Table("(f) a pandas app's start, and `print('hi')`, on python:3.15-sci",
                 f"The app is `python -c \"{PANDAS_APP}\"`. `pandas-report` is guest-examples/pandas-report, "
@@ -131,11 +144,18 @@ def pandas_start(env, store, python312_hello_ms, native_hi_ms):
     sh(WHARF, "build", "-q", "-t", "pandas-report-fresh", fresh, env=env, stdout=subprocess.DEVNULL)
     python = native_pandas()
 
-    native_ms, native_mib = measure([python, "-c", PANDAS_APP])
-    snapped_ms, snapped_mib = measure([WHARF, "run", "pandas-report", "python", "-c", PANDAS_APP], env=env)
+    (native_ms, native_mib), (snapped_ms, snapped_mib) = measure_side_by_side([
+        ([python, "-c", PANDAS_APP], None),
+        ([WHARF, "run", "pandas-report", "python", "-c", PANDAS_APP], env),
+    ])
     fresh_ms, fresh_mib = measure([WHARF, "run", "pandas-report-fresh", "python", "-c", PANDAS_APP], env=env,
                                   runs=5, warmup=1)
-    hi_ms, hi_mib = measure([WHARF, "run", "pandas-report", "python", "-c", "print('hi')"], env=env)
+    native_py = shutil.which("python3", path="/usr/bin") or "python3"
+    # Twice the runs: the two are close, and each takes only milliseconds.
+    (hi_ms, hi_mib), (native_hi_ms, native_hi_mib) = measure_side_by_side([
+        ([WHARF, "run", "pandas-report", "python", "-c", "print('hi')"], env),
+        ([native_py, "-c", "print('hi')"], None),
+    ], runs=2 * RUNS)
     out = WORK / "pandas-report-out"
     out.mkdir(exist_ok=True)
     report_ms, report_mib = measure([WHARF, "run", "-v", f"{report_dir / 'data'}:/input:ro", "-v", f"{out}:/output",
@@ -146,7 +166,9 @@ def pandas_start(env, store, python312_hello_ms, native_hi_ms):
     sci.add("wharf, no snapshot", fresh_ms, fresh_mib, native_ms, "5 runs")
     sci.add(f"native python3 + pandas {PANDAS_VERSION}", native_ms, native_mib, native_ms)
     sci.add("wharf, python:3.12 `print('hi')`", python312_hello_ms, None, native_ms, "from (b)")
-    sci.add("wharf, snapshot, `print('hi')`", hi_ms, hi_mib, native_hi_ms, "vs native python3 -c (b)")
+    sci.add("wharf, snapshot, `print('hi')`", hi_ms, hi_mib, native_hi_ms,
+            f"vs native python3 -c, {2 * RUNS} runs each, alternating")
+    sci.add(f"native {native_py} -c `print('hi')`", native_hi_ms, native_hi_mib, native_hi_ms)
     sci.add("pandas-report (CSV in, report out), snapshot", report_ms, report_mib, native_report_ms,
             "vs native on the same files")
     sci.add("pandas-report, native", native_report_ms, native_report_mib, native_report_ms)
@@ -236,10 +258,12 @@ def main():
         hello = Table("(a) hello: the C guest",
                       "`wharf run hello-c --quiet` against the minimal embedding loading the same artifact, "
                       "and the same C program built natively with gcc.")
-        embed_ms, embed_mib = measure([EMBED, "--artifact", artifact_of(store, ROOT / "guest-examples/hello-c/hello.wasm"),
-                                       "--", "hello", "--quiet"])
-        wharf_ms, wharf_mib = measure([WHARF, "run", "hello-c", "--quiet"], env=env)
-        native_ms, native_mib = measure([native_hello, "--quiet"])
+        (embed_ms, embed_mib), (wharf_ms, wharf_mib), (native_ms, native_mib) = measure_side_by_side([
+            ([EMBED, "--artifact", artifact_of(store, ROOT / "guest-examples/hello-c/hello.wasm"),
+              "--", "hello", "--quiet"], None),
+            ([WHARF, "run", "hello-c", "--quiet"], env),
+            ([native_hello, "--quiet"], None),
+        ])
         hello.add("wharf run", wharf_ms, wharf_mib, embed_ms, "vs minimal embedding")
         hello.add("minimal embedding", embed_ms, embed_mib, embed_ms)
         hello.add("native (gcc -O2)", native_ms, native_mib, embed_ms)
@@ -253,12 +277,14 @@ def main():
         # The embedding gets the image's file tree and the environment that
         # points Python at its unpacked standard library, as wharf does.
         tree = next(t for t in (store / "rootfs").glob("*/tree") if (t / "opt" / "python").is_dir())
-        py_embed_ms, py_embed_mib = measure([EMBED, "--artifact", artifact_of(store, python_wasm),
-                                             "--dir", f"{tree}::/", "--env", "PYTHONHOME=/opt/python",
-                                             "--", "python", *hi])
-        py_wharf_ms, py_wharf_mib = measure([WHARF, "run", "python:3.12", "python", *hi], env=env)
         native_py = shutil.which("python3", path="/usr/bin") or "python3"
-        py_native_ms, py_native_mib = measure([native_py, *hi])
+        (py_embed_ms, py_embed_mib), (py_wharf_ms, py_wharf_mib), (py_native_ms, py_native_mib) = \
+            measure_side_by_side([
+                ([EMBED, "--artifact", artifact_of(store, python_wasm), "--dir", f"{tree}::/",
+                  "--env", "PYTHONHOME=/opt/python", "--", "python", *hi], None),
+                ([WHARF, "run", "python:3.12", "python", *hi], env),
+                ([native_py, *hi], None),
+            ])
         py_native_s_ms, py_native_s_mib = measure([native_py, "-S", *hi])
         py_nocache_ms, py_nocache_mib = measure([EMBED, "--compile", python_wasm, "--dir", f"{tree}::/",
                                                  "--env", "PYTHONHOME=/opt/python", "--", "python", *hi],
@@ -301,7 +327,7 @@ def main():
 
         sci_targets = []
         if os.environ.get("BENCH_SCI", "1") != "0":
-            sci, sci_targets = pandas_start(env, store, py_wharf_ms, py_native_ms)
+            sci, sci_targets = pandas_start(env, store, py_wharf_ms)
             tables.append(sci)
 
     docker_md = ""
@@ -326,8 +352,8 @@ def main():
         "# wharf benchmark results",
         "",
         f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {machine()}, "
-        f"with `make bench` (bench/run.py): medians of {RUNS} runs after {WARMUP} warm-ups, "
-        "whole-process wall time and peak resident memory.",
+        f"with `make bench` (bench/run.py): medians of {RUNS} runs after {WARMUP} warm-ups "
+        "(a command and its baseline alternating), whole-process wall time and peak resident memory.",
         "",
         *[t.markdown() for t in tables],
         docker_md,

@@ -9,7 +9,7 @@
 
 use std::process::ExitCode;
 
-use wasmtime::{Config, Engine, Linker, Module, Store};
+use wasmtime::{Config, Engine, Linker, Module, ModuleVersionStrategy, Store};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
@@ -31,6 +31,9 @@ fn run() -> wasmtime::Result<i32> {
     config.epoch_interruption(true);
     config.async_stack_size((8 << 20) + (1 << 20));
     config.max_wasm_stack(8 << 20);
+    config.module_version(ModuleVersionStrategy::Custom(
+        wasmtime_environ::ARTIFACT_VERSION.to_owned(),
+    ))?;
     let engine = Engine::new(&config)?;
     let mut module = None;
     let mut wasi = WasiCtxBuilder::new();

@@ -32,7 +32,8 @@ use oci_spec::image::Digest;
 use serde::{Deserialize, Serialize};
 use wasmtime::component::Component;
 use wasmtime::{
-    Config, Engine, ExternType, ImportType, InstancePre, Linker, Module, Store, Val, ValType,
+    Config, Engine, ExternType, ImportType, InstancePre, Linker, Module, ModuleVersionStrategy,
+    Store, Val, ValType,
 };
 use wasmtime_wasi::p2::bindings::sync::CommandPre;
 use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
@@ -422,6 +423,14 @@ pub(super) fn engine_config(fuel: bool) -> Config {
     // async calls (which wharf does not make).
     config.async_stack_size(WASM_STACK + (1 << 20));
     config.max_wasm_stack(WASM_STACK);
+    // Artifacts are written in the patched wasmtime-environ's format, which
+    // an upstream wasmtime must not read (nor this one an upstream
+    // artifact); the version is also part of the engine's cache key.
+    config
+        .module_version(ModuleVersionStrategy::Custom(
+            wasmtime_environ::ARTIFACT_VERSION.to_owned(),
+        ))
+        .expect("the artifact version is shorter than 255 bytes");
     config
 }
 
@@ -757,6 +766,34 @@ mod tests {
         engine
             .load("m", &digest, || panic!("compiled again"))
             .unwrap();
+    }
+
+    #[test]
+    fn artifacts_are_marked_with_the_packed_format_and_upstream_ones_refused() {
+        let engine = Engine::new(&engine_config(false)).unwrap();
+        let packed = Module::new(&engine, MODULE).unwrap().serialize().unwrap();
+        let version = wasmtime_environ::ARTIFACT_VERSION.as_bytes();
+        assert!(packed.windows(version.len()).any(|w| w == version));
+
+        // An engine configured like wharf's but with wasmtime's own version
+        // string writes artifacts as an upstream wasmtime would label them.
+        let mut upstream_config = engine_config(false);
+        upstream_config
+            .module_version(ModuleVersionStrategy::WasmtimeVersion)
+            .unwrap();
+        let upstream = Engine::new(&upstream_config).unwrap();
+        let foreign = Module::new(&upstream, MODULE).unwrap().serialize().unwrap();
+        // SAFETY: both are artifacts of this wasmtime, and wasmtime is
+        // expected to refuse the mislabelled one before mapping it.
+        let refused = unsafe { Module::deserialize(&engine, &foreign) };
+        let message = match refused {
+            Ok(_) => panic!("an upstream artifact loaded"),
+            Err(e) => format!("{e:#}"),
+        };
+        assert!(message.contains("version"), "{message}");
+        // SAFETY: an artifact this very engine configuration wrote.
+        assert!(unsafe { Module::deserialize(&engine, &packed) }.is_ok());
+        assert_ne!(engine_key(&engine), engine_key(&upstream));
     }
 
     #[test]

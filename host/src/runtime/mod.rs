@@ -32,8 +32,9 @@ use std::sync::{Arc, OnceLock};
 use anyhow::{Context, Result, bail};
 use oci_spec::image::Digest;
 use wasmtime::component::ResourceTable;
-use wasmtime::{Store as WasmStore, UpdateDeadline};
+use wasmtime::{InstancePre, Store as WasmStore, UpdateDeadline};
 use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::p2::bindings::sync::CommandPre;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 pub use engine::{
@@ -295,6 +296,7 @@ impl Runtime {
                     phases,
                     _tmp: tmp,
                     _rootfs: Some(rootfs),
+                    exiting: false,
                 })
             }
             Program::Module(path) => {
@@ -335,6 +337,7 @@ impl Runtime {
                     phases,
                     _tmp: tmp,
                     _rootfs: None,
+                    exiting: false,
                 })
             }
         }
@@ -427,6 +430,8 @@ pub struct PreparedRun<'r> {
     phases: Phases,
     _tmp: tempfile::TempDir,
     _rootfs: Option<Rootfs>,
+    /// Whether the process exits once the run ends.
+    exiting: bool,
 }
 
 /// Where a run's time goes, phase by phase, for `--verbose`.
@@ -508,6 +513,17 @@ impl PreparedRun<'_> {
         self.fs.warnings()
     }
 
+    /// Says that the process exits once the run ends, as the `wharf`
+    /// command does: the guest's instance and memory are then left to the
+    /// operating system rather than taken apart page by page, which for a
+    /// large snapshot is a good part of a short run. A process that goes on
+    /// (a server running plugins) must not set this: it would keep every
+    /// run's memory.
+    pub fn exiting(mut self) -> Self {
+        self.exiting = true;
+        self
+    }
+
     /// Runs the guest to completion.
     pub fn start(mut self) -> Result<Exit> {
         self.phases.mark("prepare");
@@ -569,88 +585,16 @@ impl PreparedRun<'_> {
 
     fn execute(&self, phases: &mut Phases, fired: &Arc<AtomicBool>) -> Result<Exit> {
         let limits = self.limits;
-        let not_runnable = |reason: String| RunError::NotRunnable {
-            what: self.argv[0].clone(),
-            reason,
-        };
         match &self.program {
             LinkedProgram::Module(pre, start) => {
                 let state = ModuleState::new(self.wasi()?.build_p1(), limits.memory);
                 let mut store = WasmStore::new(self.engine.engine(), state);
                 store.limiter(|state| &mut state.limiter);
-                self.limit(&mut store, fired)?;
-                let instance = match pre.instantiate(&mut store) {
-                    Ok(instance) => instance,
-                    Err(e) => return instantiation_failure(e, &limits, not_runnable),
-                };
-                // `link` checked every export's type: these lookups hold.
-                let func = |store: &mut WasmStore<ModuleState>, name: &str| {
-                    instance
-                        .get_func(&mut *store, name)
-                        .ok_or_else(|| not_runnable(format!("it has no `{name}` export")))
-                };
-                phases.mark("instantiate");
-                let init: &[String] = match start {
-                    Start::Command => &[],
-                    Start::Request { init, .. } | Start::Reactor { init, .. } => init,
-                };
-                for name in init {
-                    let init = func(&mut store, name)?.typed::<(), ()>(&store)?;
-                    if let Err(e) = init.call(&mut store, ()) {
-                        return Ok(outcome(Err(e), &limits));
-                    }
-                }
-                match start {
-                    Start::Command => {
-                        let start = func(&mut store, "_start")?.typed::<(), ()>(&store)?;
-                        Ok(outcome(start.call(&mut store, ()), &limits))
-                    }
-                    Start::Request {
-                        alloc,
-                        call,
-                        request,
-                        ..
-                    } => {
-                        let env: serde_json::Map<String, serde_json::Value> = self
-                            .env
-                            .iter()
-                            .map(|(k, v)| (k.clone(), serde_json::Value::from(v.as_str())))
-                            .collect();
-                        let request = crate::launch::render(
-                            request,
-                            &[
-                                ("argv", serde_json::json!(self.argv)),
-                                ("env", serde_json::Value::Object(env)),
-                            ],
-                        );
-                        match call_with_request(
-                            &mut store,
-                            &instance,
-                            alloc,
-                            call,
-                            request.as_bytes(),
-                        ) {
-                            Ok(status) => Ok(Exit::Code(status)),
-                            Err(e) => Ok(outcome(Err(e), &limits)),
-                        }
-                    }
-                    Start::Reactor {
-                        entry,
-                        returns_status,
-                        ..
-                    } => {
-                        let entry = func(&mut store, entry)?;
-                        if *returns_status {
-                            match entry.typed::<(), i32>(&store)?.call(&mut store, ()) {
-                                Ok(status) => Ok(Exit::Code(status)),
-                                Err(e) => Ok(outcome(Err(e), &limits)),
-                            }
-                        } else {
-                            let entry = entry.typed::<(), ()>(&store)?;
-                            Ok(outcome(entry.call(&mut store, ()), &limits))
-                        }
-                    }
-                }
+                let exit = self
+                    .limit(&mut store, fired)
+                    .and_then(|()| self.run_module(&mut store, pre, start, phases));
+                self.dispose(store);
+                exit
             }
             LinkedProgram::Component(pre) => {
                 let state = ComponentState {
@@ -660,18 +604,126 @@ impl PreparedRun<'_> {
                 };
                 let mut store = WasmStore::new(self.engine.engine(), state);
                 store.limiter(|state| &mut state.limiter);
-                self.limit(&mut store, fired)?;
-                let command = match pre.instantiate(&mut store) {
-                    Ok(command) => command,
-                    Err(e) => return instantiation_failure(e, &limits, not_runnable),
-                };
-                phases.mark("instantiate");
-                match command.wasi_cli_run().call_run(&mut store) {
-                    Ok(Ok(())) => Ok(Exit::Code(0)),
-                    Ok(Err(())) => Ok(Exit::Code(1)),
+                let exit = self
+                    .limit(&mut store, fired)
+                    .and_then(|()| self.run_component(&mut store, pre, phases));
+                self.dispose(store);
+                exit
+            }
+        }
+    }
+
+    /// Drops a guest's store, or leaves it to the operating system when
+    /// the process exits after the run (see [`PreparedRun::exiting`]).
+    fn dispose<T>(&self, store: WasmStore<T>) {
+        if self.exiting {
+            std::mem::forget(store);
+        }
+    }
+
+    fn not_runnable(&self, reason: String) -> RunError {
+        RunError::NotRunnable {
+            what: self.argv[0].clone(),
+            reason,
+        }
+    }
+
+    /// Instantiates a core module in `store` and starts it.
+    fn run_module(
+        &self,
+        store: &mut WasmStore<ModuleState>,
+        pre: &InstancePre<ModuleState>,
+        start: &Start,
+        phases: &mut Phases,
+    ) -> Result<Exit> {
+        let limits = self.limits;
+        let not_runnable = |reason: String| self.not_runnable(reason);
+        let instance = match pre.instantiate(&mut *store) {
+            Ok(instance) => instance,
+            Err(e) => return instantiation_failure(e, &limits, not_runnable),
+        };
+        // `link` checked every export's type: these lookups hold.
+        let func = |store: &mut WasmStore<ModuleState>, name: &str| {
+            instance
+                .get_func(&mut *store, name)
+                .ok_or_else(|| not_runnable(format!("it has no `{name}` export")))
+        };
+        phases.mark("instantiate");
+        let init: &[String] = match start {
+            Start::Command => &[],
+            Start::Request { init, .. } | Start::Reactor { init, .. } => init,
+        };
+        for name in init {
+            let init = func(&mut *store, name)?.typed::<(), ()>(&*store)?;
+            if let Err(e) = init.call(&mut *store, ()) {
+                return Ok(outcome(Err(e), &limits));
+            }
+        }
+        match start {
+            Start::Command => {
+                let start = func(&mut *store, "_start")?.typed::<(), ()>(&*store)?;
+                Ok(outcome(start.call(&mut *store, ()), &limits))
+            }
+            Start::Request {
+                alloc,
+                call,
+                request,
+                ..
+            } => {
+                let env: serde_json::Map<String, serde_json::Value> = self
+                    .env
+                    .iter()
+                    .map(|(k, v)| (k.clone(), serde_json::Value::from(v.as_str())))
+                    .collect();
+                let request = crate::launch::render(
+                    request,
+                    &[
+                        ("argv", serde_json::json!(self.argv)),
+                        ("env", serde_json::Value::Object(env)),
+                    ],
+                );
+                match call_with_request(&mut *store, &instance, alloc, call, request.as_bytes()) {
+                    Ok(status) => Ok(Exit::Code(status)),
                     Err(e) => Ok(outcome(Err(e), &limits)),
                 }
             }
+            Start::Reactor {
+                entry,
+                returns_status,
+                ..
+            } => {
+                let entry = func(&mut *store, entry)?;
+                if *returns_status {
+                    match entry.typed::<(), i32>(&*store)?.call(&mut *store, ()) {
+                        Ok(status) => Ok(Exit::Code(status)),
+                        Err(e) => Ok(outcome(Err(e), &limits)),
+                    }
+                } else {
+                    let entry = entry.typed::<(), ()>(&*store)?;
+                    Ok(outcome(entry.call(&mut *store, ()), &limits))
+                }
+            }
+        }
+    }
+
+    /// Instantiates a command component in `store` and runs it.
+    fn run_component(
+        &self,
+        store: &mut WasmStore<ComponentState>,
+        pre: &CommandPre<ComponentState>,
+        phases: &mut Phases,
+    ) -> Result<Exit> {
+        let limits = self.limits;
+        let command = pre.instantiate(&mut *store);
+        let command = match command {
+            Ok(command) => command,
+            Err(e) => return instantiation_failure(e, &limits, |r| self.not_runnable(r)),
+        };
+        phases.mark("instantiate");
+        match command.wasi_cli_run().call_run(&mut *store) {
+            Ok(Ok(())) => Ok(Exit::Code(0)),
+            Ok(Err(())) => Ok(Exit::Code(1)),
+            Err(e) => Ok(outcome(Err(e), &limits)),
         }
     }
 }
