@@ -31,7 +31,9 @@ const REACTOR: &str = r#"(module
 const LAUNCH: &str =
     "[launch]\ninit = [\"_initialize\"]\nentry = \"run\"\nanswer = { \"host::call\" = 40 }\n";
 
-fn reactor_image(wharf: &Wharf, tag: &str, module: &str, launch: &str) {
+/// Builds `module` (WAT) as `tag`: an image whose entrypoint is the module,
+/// with `launch` appended to its manifest.
+pub(crate) fn reactor_image(wharf: &Wharf, tag: &str, module: &str, launch: &str) {
     let manifest = format!(
         "from = \"scratch\"\nentrypoint = [\"reactor\"]\n[env]\nPATH = \"/bin\"\n[[copy]]\nsrc = \"reactor.wasm\"\ndest = \"/bin/\"\n{launch}"
     );

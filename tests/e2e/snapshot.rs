@@ -3,9 +3,8 @@
 //! arguments, working directory, mounts (see `python_sci`) and randomness,
 //! never the build's.
 
-use crate::support::{
-    Wharf, context, pandas_report_id, python_sci_store, python_store, repo, wat_file,
-};
+use crate::launch::reactor_image;
+use crate::support::{Wharf, context, pandas_report_id, python_sci_store, python_store, repo};
 
 /// A reactor driven by requests: `P…` (the preload) sets its state to 42,
 /// `L…` never returns, and any other request (a run's) exits with the
@@ -29,16 +28,12 @@ const REQUEST_REACTOR: &str = r#"(module
 /// Builds the request reactor as `tag`, with `preload` as its
 /// `[launch.snapshot]` preload template.
 fn request_reactor(wharf: &Wharf, tag: &str, preload: &str) {
-    let manifest = format!(
-        "from = \"scratch\"\nentrypoint = [\"reactor\"]\n[env]\nPATH = \"/bin\"\n\
-         [[copy]]\nsrc = \"reactor.wasm\"\ndest = \"/bin/\"\n\
-         [launch]\ninit = [\"_initialize\"]\nentry = \"run\"\n\
+    let launch = format!(
+        "[launch]\ninit = [\"_initialize\"]\nentry = \"run\"\n\
          [launch.snapshot]\nalloc = \"alloc\"\ncall = \"call\"\n\
          preload = \"{preload}\"\nresume = \"R{{argv}}{{env}}\"\n"
     );
-    let ctx = context(&[("wharf.toml", &manifest)]);
-    wat_file(ctx.path(), "reactor.wasm", REQUEST_REACTOR);
-    wharf.build(tag, ctx.path());
+    reactor_image(wharf, tag, REQUEST_REACTOR, &launch);
 }
 
 #[test]
