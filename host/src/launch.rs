@@ -29,12 +29,19 @@
 //! fills with JSON values (which are also Python literals: wharf only ever
 //! substitutes strings, arrays and objects of strings).
 //!
+//! A request is made of source the guest compiles every time. Code that is
+//! the same for every run can go in an optional third request, `define`,
+//! made once per interpreter: at build time right after the preload (so the
+//! snapshot holds its result), or on a fresh start right before `resume`.
+//! The resume request is then a short call to what `define` defined.
+//!
 //! ```toml
 //! [launch.snapshot]
 //! alloc = "host_alloc"            # (len: i32) -> ptr: memory for a request
 //! call = "turn"                   # (ptr: i32, len: i32) -> i32: runs a request, returns its status
 //! preload = "for m in {modules}: __import__(m)"
-//! resume = "import _reactor; raise SystemExit(_reactor.run({argv}, {env}))"
+//! define = "import _reactor\ndef resume(argv, env): raise SystemExit(_reactor.run(argv, env))"
+//! resume = "resume({argv}, {env})"
 //! finish = ["wizer.initialize"]   # () -> (), called after the preload, before the snapshot
 //! ```
 
@@ -81,6 +88,11 @@ pub struct SnapshotConvention {
     /// The request run at build time; `{modules}` is the manifest's
     /// `[snapshot] preload` list.
     pub preload: String,
+    /// A request without placeholders, made once per interpreter before
+    /// the first `resume`: at build time after the preload, so that the
+    /// snapshot holds what it defines, or on a fresh start (empty: none).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub define: String,
     /// The request that runs the program, on the snapshot or afresh;
     /// `{argv}` is the run's argument vector, `{env}` its environment (an
     /// object).
@@ -150,6 +162,14 @@ impl Launch {
             if !snapshot.preload.contains("{modules}") {
                 return Err("`snapshot.preload` must use {modules}".into());
             }
+            if let Some(placeholder) = ["{argv}", "{env}", "{modules}"]
+                .into_iter()
+                .find(|p| snapshot.define.contains(p))
+            {
+                return Err(format!(
+                    "`snapshot.define` is made once for every run, so it cannot use {placeholder}"
+                ));
+            }
         }
         for import in self.answer.keys() {
             let Some((module, name)) = import.split_once("::") else {
@@ -208,10 +228,16 @@ mod tests {
             alloc: "alloc".into(),
             call: "turn".into(),
             preload: "import {modules}".into(),
+            define: String::new(),
             resume: "run({argv})".into(),
             finish: Vec::new(),
         });
         assert!(l.validate().unwrap_err().contains("{env}"));
+        let snapshot = l.snapshot.as_mut().unwrap();
+        snapshot.resume = "run({argv}, {env})".into();
+        l.validate().unwrap();
+        l.snapshot.as_mut().unwrap().define = "default = {argv}".into();
+        assert!(l.validate().unwrap_err().contains("cannot use {argv}"));
     }
 
     #[test]

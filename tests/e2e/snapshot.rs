@@ -7,9 +7,9 @@ use crate::launch::reactor_image;
 use crate::support::{Wharf, context, pandas_report_id, python_sci_store, python_store, repo};
 
 /// A reactor driven by requests: `P…` (the preload) sets its state to 42,
-/// `L…` never returns, and any other request (a run's) exits with the
-/// state. Its `run` export, never used by a run of an image with
-/// `[launch.snapshot]`, would exit 7.
+/// `D…` (a define) adds 100 to it, `F…` fails with status 5, `L…` never
+/// returns, and any other request (a run's) exits with the state. Its `run` export, never used by
+/// a run of an image with `[launch.snapshot]`, would exit 7.
 const REQUEST_REACTOR: &str = r#"(module
   (memory (export "memory") 1)
   (global $state (mut i32) (i32.const 0))
@@ -22,38 +22,82 @@ const REQUEST_REACTOR: &str = r#"(module
       (then (loop $forever (br $forever))))
     (if (i32.eq (local.get $op) (i32.const 80))
       (then (global.set $state (i32.const 42)) (return (i32.const 0))))
+    (if (i32.eq (local.get $op) (i32.const 70))
+      (then (return (i32.const 5))))
+    (if (i32.eq (local.get $op) (i32.const 68))
+      (then
+        (global.set $state (i32.add (global.get $state) (i32.const 100)))
+        (return (i32.const 0))))
     (global.get $state))
   (func (export "run") (result i32) (i32.const 7)))"#;
 
 /// Builds the request reactor as `tag`, with `preload` as its
-/// `[launch.snapshot]` preload template.
-fn request_reactor(wharf: &Wharf, tag: &str, preload: &str) {
+/// `[launch.snapshot]` preload template and `extra` added to that table.
+fn request_reactor(wharf: &Wharf, tag: &str, preload: &str, extra: &str) {
     let launch = format!(
         "[launch]\ninit = [\"_initialize\"]\nentry = \"run\"\n\
          [launch.snapshot]\nalloc = \"alloc\"\ncall = \"call\"\n\
-         preload = \"{preload}\"\nresume = \"R{{argv}}{{env}}\"\n"
+         preload = \"{preload}\"\nresume = \"R{{argv}}{{env}}\"\n{extra}"
     );
     reactor_image(wharf, tag, REQUEST_REACTOR, &launch);
+}
+
+/// A build context for an image on `base` that asks for a snapshot.
+fn snapshot_context(base: &str) -> tempfile::TempDir {
+    let manifest = format!("from = \"{base}\"\n[snapshot]\npreload = [\"x\"]\n");
+    context(&[("wharf.toml", &manifest)])
 }
 
 #[test]
 fn a_snapshot_keeps_what_the_preload_did_and_a_fresh_start_makes_the_same_request() {
     let wharf = Wharf::new();
-    request_reactor(&wharf, "reactor", "P{modules}");
+    request_reactor(&wharf, "reactor", "P{modules}", "");
     // Without a snapshot, a run makes the resume request after `_initialize`.
     wharf.run(["run", "reactor"]).code(0);
+    wharf.build("snapped", snapshot_context("reactor").path());
+    wharf.run(["run", "snapped"]).code(42);
+}
+
+#[test]
+fn the_define_request_is_made_once_after_the_preload_or_before_a_fresh_resume() {
+    let wharf = Wharf::new();
+    request_reactor(&wharf, "defining", "P{modules}", "define = \"D\"\n");
+    // A fresh start: `_initialize`, the define (0 + 100), the resume.
+    wharf.run(["run", "defining"]).code(100);
+    wharf.build("defined", snapshot_context("defining").path());
+    // The preload (42) and the define (+100) ran at build time; a run of the
+    // snapshot makes only the resume request, every time.
+    wharf.run(["run", "defined"]).code(142);
+    wharf.run(["run", "defined"]).code(142);
+
+    // A define that fails: a fresh start ends with its status, before the
+    // resume; a snapshot is not taken.
+    request_reactor(&wharf, "failing", "P{modules}", "define = \"F\"\n");
+    wharf.run(["run", "failing"]).code(5);
+    let ctx = snapshot_context("failing");
+    wharf
+        .run(["build", "-t", "never", ctx.path().to_str().unwrap()])
+        .code(1)
+        .stderr_has(&["define request failed with status 5"]);
+    wharf.run(["inspect", "never"]).code(1);
+
+    // A define with a placeholder is refused where the manifest says it.
     let ctx = context(&[(
         "wharf.toml",
-        "from = \"reactor\"\n[snapshot]\npreload = [\"x\"]\n",
+        "from = \"scratch\"\n[launch]\nentry = \"run\"\n\
+         [launch.snapshot]\nalloc = \"a\"\ncall = \"c\"\npreload = \"{modules}\"\n\
+         resume = \"{argv}{env}\"\ndefine = \"{argv}\"\n",
     )]);
-    wharf.build("snapped", ctx.path());
-    wharf.run(["run", "snapped"]).code(42);
+    wharf
+        .run(["build", "-t", "bad", ctx.path().to_str().unwrap()])
+        .code(1)
+        .stderr_has(&["wharf.toml:2:1", "cannot use {argv}"]);
 }
 
 #[test]
 fn a_preload_that_never_ends_is_stopped_at_the_time_limit() {
     let wharf = Wharf::new();
-    request_reactor(&wharf, "looping", "L{modules}");
+    request_reactor(&wharf, "looping", "L{modules}", "");
     let blobs = || {
         std::fs::read_dir(wharf.home().join("blobs/sha256"))
             .unwrap()

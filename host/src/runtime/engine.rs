@@ -90,6 +90,9 @@ pub enum Start {
         alloc: String,
         /// Export `(ptr, len) -> status`.
         call: String,
+        /// The `define` request to make first, on a fresh start (a snapshot
+        /// made it at build time).
+        define: Option<String>,
         /// The request template, with `{argv}` and `{env}`.
         request: String,
     },
@@ -570,6 +573,7 @@ fn request_of(module: &Module, launch: &Launch, snapshot: bool) -> Result<Start,
         },
         alloc: convention.alloc.clone(),
         call: convention.call.clone(),
+        define: (!snapshot && !convention.define.is_empty()).then(|| convention.define.clone()),
         request: convention.resume.clone(),
     })
 }
@@ -671,13 +675,14 @@ impl ArtifactCache {
         // time it had at the last such match), it lives in a directory keyed
         // by this engine's compatibility hash, and wasmtime checks its
         // header and settings again before mapping it.
-        let loaded = unsafe {
+        // Loading writes every byte of the tables it decodes.
+        let loaded = super::alloc::populating(|| unsafe {
             if component {
                 Component::deserialize_file(engine, &path).map(Compiled::Component)
             } else {
                 Module::deserialize_file(engine, &path).map(Compiled::Module)
             }
-        };
+        });
         loaded.map_err(|e| Rejection::Unloadable(format!("{e:#}")))
     }
 

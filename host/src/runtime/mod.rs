@@ -17,6 +17,7 @@
 //! # }
 //! ```
 
+pub mod alloc;
 mod command;
 mod engine;
 pub mod env;
@@ -667,9 +668,18 @@ impl PreparedRun<'_> {
             Start::Request {
                 alloc,
                 call,
+                define,
                 request,
                 ..
             } => {
+                if let Some(define) = define {
+                    match call_with_request(&mut *store, &instance, alloc, call, define.as_bytes())
+                    {
+                        Ok(0) => {}
+                        Ok(status) => return Ok(Exit::Code(status)),
+                        Err(e) => return Ok(outcome(Err(e), &limits)),
+                    }
+                }
                 let env: serde_json::Map<String, serde_json::Value> = self
                     .env
                     .iter()

@@ -231,7 +231,8 @@ fn without_names(module: &[u8]) -> Result<Vec<u8>> {
 }
 
 /// Instantiates the instrumented module and runs its initialisers, the
-/// preload request and the `finish` exports; `guest` explains failures.
+/// preload request, the `define` request and the `finish` exports; `guest`
+/// explains failures.
 fn preload(
     store: &mut WasmStore<ModuleState>,
     linker: &wasmtime::Linker<ModuleState>,
@@ -249,16 +250,27 @@ fn preload(
                 .map_err(guest)?;
         }
     }
-    let status = call_with_request(
-        store,
-        &instance,
-        &convention.alloc,
-        &convention.call,
-        request.as_bytes(),
-    )
-    .map_err(guest)?;
+    let mut make = |request: &str| {
+        call_with_request(
+            &mut *store,
+            &instance,
+            &convention.alloc,
+            &convention.call,
+            request.as_bytes(),
+        )
+        .map_err(guest)
+    };
+    let status = make(request)?;
     if status != 0 {
         bail!("preloading failed with status {status} (the program's own message is above)");
+    }
+    if !convention.define.is_empty() {
+        let status = make(&convention.define)?;
+        if status != 0 {
+            bail!(
+                "the [launch.snapshot] define request failed with status {status} (the program's own message is above)"
+            );
+        }
     }
     for name in &convention.finish {
         let finish = instance.get_func(&mut *store, name).with_context(|| {
