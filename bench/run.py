@@ -14,7 +14,9 @@ measured in the same run on the same machine.
   (f) a pandas app's start on python:3.15-sci, resumed from a build-time
       snapshot vs started afresh, vs native CPython with pandas installed
       from PyPI in a venv, vs python:3.12's hello; and `print('hi')` on the
-      snapshotted image vs native python3 (BENCH_SCI=0 skips it: its
+      snapshotted image vs native python3, right after the build and again
+      once the compiled module has been dropped from the page cache and read
+      back (as for an image built a while ago) (BENCH_SCI=0 skips it: its
       builds take a few minutes and 2.5 GB; the venv needs python3's venv
       module, Debian's python3-venv).
 
@@ -114,6 +116,18 @@ PANDAS_APP = ("import pandas as pd; df = pd.DataFrame({'k': list('abcabc'), 'v':
 PANDAS_VERSION = "3.1.1"
 
 
+def drop_page_cache(directory):
+    """Asks the kernel to drop the cached pages of every file under
+    `directory` (no privileges needed; the next reads go to the disk)."""
+    for path in Path(directory).rglob("*"):
+        if path.is_file():
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+
+
 def native_pandas():
     """A venv with pandas from PyPI for the host's python3, made once."""
     venv = WORK / f"venv-pandas-{PANDAS_VERSION}"
@@ -152,10 +166,15 @@ def pandas_start(env, store, python312_hello_ms):
                                   runs=5, warmup=1)
     native_py = shutil.which("python3", path="/usr/bin") or "python3"
     # Twice the runs: the two are close, and each takes only milliseconds.
-    (hi_ms, hi_mib), (native_hi_ms, native_hi_mib) = measure_side_by_side([
-        ([WHARF, "run", "pandas-report", "python", "-c", "print('hi')"], env),
-        ([native_py, "-c", "print('hi')"], None),
-    ], runs=2 * RUNS)
+    hello = [([WHARF, "run", "pandas-report", "python", "-c", "print('hi')"], env),
+             ([native_py, "-c", "print('hi')"], None)]
+    (hi_ms, hi_mib), (native_hi_ms, native_hi_mib) = measure_side_by_side(hello, runs=2 * RUNS)
+    # The store was just built, so the compiled modules are still in the page
+    # cache as they were written. An image built a while ago runs from pages
+    # the kernel dropped and read back in, which maps more slowly: measure that
+    # too, after dropping them (the warm-up runs read them back).
+    drop_page_cache(store / "artifacts")
+    (reread_ms, reread_mib), (native_reread_ms, _) = measure_side_by_side(hello, runs=2 * RUNS)
     out = WORK / "pandas-report-out"
     out.mkdir(exist_ok=True)
     report_ms, report_mib = measure([WHARF, "run", "-v", f"{report_dir / 'data'}:/input:ro", "-v", f"{out}:/output",
@@ -169,6 +188,8 @@ def pandas_start(env, store, python312_hello_ms):
     sci.add("wharf, snapshot, `print('hi')`", hi_ms, hi_mib, native_hi_ms,
             f"vs native python3 -c, {2 * RUNS} runs each, alternating")
     sci.add(f"native {native_py} -c `print('hi')`", native_hi_ms, native_hi_mib, native_hi_ms)
+    sci.add("wharf, snapshot, `print('hi')`, module re-read", reread_ms, reread_mib, native_reread_ms,
+            f"the compiled module dropped from the page cache first; native: {native_reread_ms:.1f} ms")
     sci.add("pandas-report (CSV in, report out), snapshot", report_ms, report_mib, native_report_ms,
             "vs native on the same files")
     sci.add("pandas-report, native", native_report_ms, native_report_mib, native_report_ms)
@@ -177,8 +198,10 @@ def pandas_start(env, store, python312_hello_ms):
     targets = [
         ("(f) pandas app with a snapshot ≤ 0.1× native", f"{snapped_ms / native_ms:.3f}×",
          snapped_ms / native_ms <= 0.1),
-        ("(f) `print('hi')` with a snapshot ≤ 1.0× native python3", f"{hi_ms / native_hi_ms:.2f}×",
-         hi_ms / native_hi_ms <= 1.0),
+        ("(f) `print('hi')` with a snapshot ≤ 1.0× native python3, right after the build",
+         f"{hi_ms / native_hi_ms:.2f}×", hi_ms / native_hi_ms <= 1.0),
+        ("(f) the same, its compiled module read back into the page cache",
+         f"{reread_ms / native_reread_ms:.2f}×", reread_ms / native_reread_ms <= 1.0),
     ]
     return sci, targets
 

@@ -186,7 +186,9 @@ fn every_run_draws_fresh_randomness_while_hash_stays_fixed() {
     let wharf = python_sci_store();
     let probe = "import os, random, uuid, numpy; \
                  print(random.random(), os.urandom(8).hex(), uuid.uuid4(), \
-                 numpy.random.default_rng().integers(1 << 62), hash('wharf'))";
+                 numpy.random.default_rng().integers(1 << 62), numpy.random.random(), \
+                 numpy.random.normal(), hash('wharf'), \
+                 numpy.random.seed(1) or numpy.random.random())";
     let runs: Vec<Vec<String>> = (0..2)
         .map(|_| {
             let out = wharf
@@ -195,12 +197,26 @@ fn every_run_draws_fresh_randomness_while_hash_stays_fixed() {
             out.stdout.split_whitespace().map(str::to_owned).collect()
         })
         .collect();
-    assert_eq!(runs[0].len(), 5, "{runs:?}");
-    for (what, i) in [("random", 0), ("urandom", 1), ("uuid4", 2), ("numpy", 3)] {
+    assert_eq!(runs[0].len(), 8, "{runs:?}");
+    for (what, i) in [
+        ("random", 0),
+        ("urandom", 1),
+        ("uuid4", 2),
+        ("numpy's default_rng", 3),
+        ("numpy's global generator", 4),
+        ("numpy's normal", 5),
+    ] {
         assert_ne!(runs[0][i], runs[1][i], "{what} repeated across runs");
     }
     // String hashing is seeded once, when the snapshot is taken (documented).
-    assert_eq!(runs[0][4], runs[1][4]);
+    assert_eq!(runs[0][6], runs[1][6]);
+    // A program's own seeding still makes numpy repeat itself.
+    for run in &runs {
+        assert_eq!(
+            run[7], "0.417022004702574",
+            "numpy.random.seed(1) in {run:?}"
+        );
+    }
 }
 
 #[test]
