@@ -101,6 +101,34 @@ impl Wharf {
         }
     }
 
+    /// A store for a `static` that the tests of this process share.
+    /// Statics are never dropped, so its directory outlives the process:
+    /// it is made under Cargo's target directory rather than the system's
+    /// temporary one, and each test process removes the shared stores that
+    /// earlier ones left (those untouched for an hour; the suite takes
+    /// minutes).
+    fn shared() -> Self {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("shared-stores");
+        std::fs::create_dir_all(&dir).unwrap();
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let stale = entry
+                .metadata()
+                .and_then(|meta| meta.modified())
+                .ok()
+                .and_then(|modified| modified.elapsed().ok())
+                .is_some_and(|age| age > std::time::Duration::from_secs(3600));
+            if stale {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+        Self {
+            home: tempfile::Builder::new()
+                .prefix("wharf-home-")
+                .tempdir_in(&dir)
+                .unwrap(),
+        }
+    }
+
     /// The store directory (`WHARF_HOME`).
     pub fn home(&self) -> &Path {
         self.home.path()
@@ -210,7 +238,7 @@ pub fn python_store() -> &'static Wharf {
     static STORE: OnceLock<Wharf> = OnceLock::new();
     STORE.get_or_init(|| {
         python_runtime();
-        let wharf = Wharf::new();
+        let wharf = Wharf::shared();
         wharf.build("python:3.12", &repo().join("manifests/python-3.12"));
         wharf.build("my-first-image", &repo().join("guest-examples/python-app"));
         wharf
@@ -272,7 +300,7 @@ fn sci_store() -> &'static (Wharf, String) {
         let script = repo().join("manifests/python-3.15-sci/fetch.py");
         let status = Command::new("python3").arg(&script).status().unwrap();
         assert!(status.success(), "{} failed", script.display());
-        let wharf = Wharf::new();
+        let wharf = Wharf::shared();
         wharf.build("python:3.15-sci", &repo().join("manifests/python-3.15-sci"));
         let report = wharf.build(
             "pandas-report",
