@@ -683,7 +683,12 @@ impl ArtifactCache {
                 Module::deserialize_file(engine, &path).map(Compiled::Module)
             }
         });
-        loaded.map_err(|e| Rejection::Unloadable(format!("{e:#}")))
+        let loaded = loaded.map_err(|e| Rejection::Unloadable(format!("{e:#}")))?;
+        super::large_folios::advise_module(match &loaded {
+            Compiled::Module(m) => m.image_range(),
+            Compiled::Component(c) => c.image_range(),
+        });
+        Ok(loaded)
     }
 
     fn save(&self, digest: &Digest, compiled: &Compiled) -> Result<()> {

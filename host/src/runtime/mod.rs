@@ -22,6 +22,7 @@ mod command;
 mod engine;
 pub mod env;
 mod filesystem;
+mod large_folios;
 pub mod limits;
 mod precompile;
 mod snapshot;
@@ -650,6 +651,7 @@ impl PreparedRun<'_> {
                 .ok_or_else(|| not_runnable(format!("it has no `{name}` export")))
         };
         phases.mark("instantiate");
+        advise_memory_image(&mut *store, &instance);
         let init: &[String] = match start {
             Start::Command => &[],
             Start::Request { init, .. } | Start::Reactor { init, .. } => init,
@@ -841,5 +843,22 @@ fn outcome(result: wasmtime::Result<()>, limits: &EffectiveLimits) -> Exit {
     match error.downcast_ref::<wasmtime::WasmBacktrace>() {
         Some(backtrace) => Exit::Trap(format!("{what}\n{backtrace}")),
         None => Exit::Trap(what),
+    }
+}
+
+/// Asks the kernel to read `instance`'s memory image back in large pieces
+/// (see [`large_folios`]), when its memory is large enough to gain from
+/// them: a snapshot's heap, not a small program's data.
+fn advise_memory_image<T>(store: &mut WasmStore<T>, instance: &wasmtime::Instance) {
+    const WORTH_IT: usize = 8 << 20;
+    let Some(memory) = instance.get_memory(&mut *store, "memory") else {
+        return;
+    };
+    let size = memory.data_size(&*store);
+    if size >= WORTH_IT {
+        let start = memory.data_ptr(&*store).cast_const();
+        // SAFETY: the `size` bytes from `data_ptr` are the memory's.
+        let end = unsafe { start.add(size) };
+        large_folios::advise_memory_image(start..end);
     }
 }
