@@ -145,7 +145,9 @@ impl RunCommand {
                 Ok(store) => Runtime::new(&store)?,
                 Err(_) => Runtime::without_store()?,
             },
-        };
+        }
+        // This process runs one guest and exits.
+        .pinning_modules();
         let prepared = runtime.prepare(&spec)?;
         for warning in prepared.warnings() {
             eprintln!("wharf: warning: {warning}");

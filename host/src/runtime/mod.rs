@@ -170,6 +170,8 @@ pub struct Runtime {
     /// Counting fuel changes the generated code, so runs with a fuel
     /// budget use an engine (and compiled artifacts) of their own.
     fuel_engine: OnceLock<GuestEngine>,
+    /// Whether both engines pin the modules they load.
+    pinning: std::sync::atomic::AtomicBool,
 }
 
 impl Runtime {
@@ -179,6 +181,7 @@ impl Runtime {
             store: Some(store.clone()),
             engine: GuestEngine::new(Some(store.root()), false)?,
             fuel_engine: OnceLock::new(),
+            pinning: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -188,7 +191,20 @@ impl Runtime {
             store: None,
             engine: GuestEngine::new(None, false)?,
             fuel_engine: OnceLock::new(),
+            pinning: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Keeps the modules this runtime loads mapped until the process exits,
+    /// which lets it read their tables in place (see
+    /// [`GuestEngine::pin_loaded_modules`]): for a process that runs one
+    /// guest and exits, as the `wharf` command does.
+    #[must_use]
+    pub fn pinning_modules(self) -> Self {
+        self.engine.pin_loaded_modules();
+        self.pinning
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self
     }
 
     /// The engine guests run on (without fuel counting).
@@ -204,6 +220,9 @@ impl Runtime {
             return Ok(engine);
         }
         let engine = GuestEngine::new(self.store.as_ref().map(Store::root), true)?;
+        if self.pinning.load(std::sync::atomic::Ordering::Relaxed) {
+            engine.pin_loaded_modules();
+        }
         Ok(self.fuel_engine.get_or_init(|| engine))
     }
 

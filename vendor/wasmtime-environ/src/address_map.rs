@@ -23,6 +23,7 @@ pub struct InstructionAddressMap {
 /// represents an offset within a file where a wasm instruction or function is
 /// to be originally found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[repr(transparent)] // Used where it lies in an artifact: see `crate::packed::InPlace`.
 pub struct FilePos(u32);
 
 impl FilePos {

@@ -174,6 +174,7 @@ impl FuncKeyNamespace {
 
 /// The index half of a `FuncKey`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[repr(transparent)] // Used where it lies in an artifact: see `crate::packed::InPlace`.
 pub struct FuncKeyIndex(u32);
 
 impl From<FuncKeyIndex> for u32 {

@@ -34,7 +34,7 @@ mod module;
 mod module_artifacts;
 mod module_types;
 mod packed;
-pub use crate::packed::ARTIFACT_VERSION;
+pub use crate::packed::{ARTIFACT_VERSION, borrow_tables_from_artifacts, tables_read_in_place};
 pub mod obj;
 mod ref_bits;
 mod scopevec;

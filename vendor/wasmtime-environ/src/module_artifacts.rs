@@ -1,6 +1,7 @@
 //! Definitions of runtime structures and metadata which are serialized into ELF
 //! with `bincode` as part of a module's compilation process.
 
+use crate::packed::PackedTable;
 use crate::prelude::*;
 use crate::{
     EntityRef, FilePos, FuncIndex, FuncKey, FuncKeyIndex, FuncKeyKind, FuncKeyNamespace, Module,
@@ -16,6 +17,7 @@ use sha2::{Digest, Sha256};
 /// Description of where a function is located in the text section of a
 /// compiled image.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[repr(C)] // Used where it lies in an artifact: see `crate::packed::InPlace`.
 pub struct FunctionLoc {
     /// The byte offset from the start of the text section where this
     /// function starts.
@@ -82,9 +84,9 @@ impl CompiledFunctionsTableBuilder {
                 func_loc_starts: TryPrimaryMap::new(),
                 sparse_starts: TryPrimaryMap::new(),
                 src_loc_starts: TryPrimaryMap::new(),
-                sparse_indices: TryPrimaryMap::new(),
-                func_locs: TryPrimaryMap::new(),
-                src_locs: TryPrimaryMap::new(),
+                sparse_indices: PackedTable::new(),
+                func_locs: PackedTable::new(),
+                src_locs: PackedTable::new(),
             },
         }
     }
@@ -201,6 +203,7 @@ impl CompiledFunctionsTableBuilder {
             let gap = index.index() - self.inner.func_locs.len();
             self.inner
                 .func_locs
+                .owned_mut()
                 .try_extend(iter::repeat(null_func_loc).take(gap))
                 .panic_on_oom();
             debug_assert_eq!(index, self.inner.func_locs.next_key());
@@ -208,6 +211,7 @@ impl CompiledFunctionsTableBuilder {
             if CompiledFunctionsTable::has_src_locs(key_ns.kind()) {
                 self.inner
                     .src_locs
+                    .owned_mut()
                     .try_extend(iter::repeat(FilePos::none()).take(gap))
                     .panic_on_oom();
             }
@@ -216,13 +220,17 @@ impl CompiledFunctionsTableBuilder {
                 src_loc.is_none(),
                 "sparse keys do not have source locations"
             );
-            self.inner.sparse_indices.push(key_index).panic_on_oom();
+            self.inner
+                .sparse_indices
+                .owned_mut()
+                .push(key_index)
+                .panic_on_oom();
         }
 
         // And finally, we push this entry.
-        self.inner.func_locs.push(func_loc).panic_on_oom();
+        self.inner.func_locs.owned_mut().push(func_loc).panic_on_oom();
         if CompiledFunctionsTable::has_src_locs(key_ns.kind()) {
-            self.inner.src_locs.push(src_loc).panic_on_oom();
+            self.inner.src_locs.owned_mut().push(src_loc).panic_on_oom();
         } else {
             debug_assert!(src_loc.is_none());
         }
@@ -327,8 +335,7 @@ pub struct CompiledFunctionsTable {
     /// the namespace's start index.)
     ///
     /// This is sorted to allow for binary searches.
-    #[serde(with = "crate::packed::map")]
-    sparse_indices: TryPrimaryMap<SparseIndex, FuncKeyIndex>,
+    sparse_indices: PackedTable<SparseIndex, FuncKeyIndex>,
 
     /// `self.func_locs[i]` contains the location within the text section of
     /// `FuncKey::from_parts(self.namespaces[ns], i - start)`'s function, where
@@ -339,16 +346,14 @@ pub struct CompiledFunctionsTable {
     ///
     /// The absence of a function location (for gaps in dense namespaces) is
     /// represented with `FunctionLoc::none()`.
-    #[serde(with = "crate::packed::map")]
-    func_locs: TryPrimaryMap<FuncLocIndex, FunctionLoc>,
+    func_locs: PackedTable<FuncLocIndex, FunctionLoc>,
 
     /// `self.src_locs[i]` contains the initial source location of
     /// `FuncKey::from_parts(self.namespaces[ns], i - start)`'s function, where
     /// `ns` and `start` are determined by `self.src_loc_starts`.
     ///
     /// The absence of a source location is represented by `FilePos::none()`.
-    #[serde(with = "crate::packed::map")]
-    src_locs: TryPrimaryMap<SrcLocIndex, FilePos>,
+    src_locs: PackedTable<SrcLocIndex, FilePos>,
 }
 
 impl CompiledFunctionsTable {

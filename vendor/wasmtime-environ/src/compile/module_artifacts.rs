@@ -253,8 +253,12 @@ impl<'a> ObjectBuilder<'a> {
             obj::ELF_WASMTIME_INFO.as_bytes().to_vec(),
             SectionKind::ReadOnlyData,
         );
-        let data = postcard::to_allocvec(info).unwrap();
-        self.obj.set_section_data(section, data, 1);
+        // Aligned, and written so that packed tables' words are aligned
+        // within it: they can then be used where they lie in a loaded
+        // artifact (see `crate::packed`).
+        let data = crate::packed::serialize_aligned(info).unwrap();
+        self.obj
+            .set_section_data(section, data, crate::packed::ALIGN as u64);
     }
 
     /// Serializes `self` into a buffer. This can be used for execution as well
