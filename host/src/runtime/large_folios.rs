@@ -12,9 +12,11 @@
 //! cache holds in large pieces. Marking the mappings `MADV_HUGEPAGE` makes
 //! the kernel read the file back in 2 MiB pieces instead.
 //!
-//! Only mappings of the file are marked. Marking the anonymous part of a
-//! linear memory would make each first touch there allocate and clear
-//! 2 MiB.
+//! Only file mappings are marked: the compiled module, or the memfd
+//! wasmtime builds a memory image in when it compiled the module in this
+//! process (written whole, so no first touch there clears a page). Marking
+//! the anonymous part of a linear memory would make each first touch there
+//! allocate and clear 2 MiB.
 //!
 //! On systems other than Linux, and on kernels without transparent huge
 //! pages, these functions do nothing: the advice is only ever a hint.

@@ -19,7 +19,10 @@
 //!
 //! Each byte string starts with a padding count and that many zero bytes,
 //! so that its words start at a multiple of [`ALIGN`] within the info
-//! section ([`serialize_aligned`] writes it; the section itself is aligned).
+//! section ([`serialize_aligned`] writes it; the section itself is aligned)
+//! whenever a padding under [`ALIGN`] can do that: when the string's length
+//! prefix grows by a byte within those choices, none may, and the table is
+//! decoded instead.
 //! A [`PackedTable`] of plain words can then be used where it lies in a
 //! mapped artifact, without decoding, inside
 //! [`borrow_tables_from_artifacts`]: a run that loads an interpreter with
@@ -377,10 +380,10 @@ mod position {
 ///
 /// # Safety
 ///
-/// Every artifact deserialized on this thread while `f` runs must stay
-/// mapped, unchanged, at the same address, for the rest of the process (for
-/// example by never dropping the `wasmtime::Module` loaded from it): the
-/// tables read from it keep pointing into it.
+/// The bytes of every artifact deserialized on this thread while `f` runs
+/// must stay mapped, unchanged, at the same address, as long as any table
+/// read from them lives (for example by never dropping the
+/// `wasmtime::Module` loaded from it): those tables point into them.
 pub unsafe fn borrow_tables_from_artifacts<R>(f: impl FnOnce() -> R) -> R {
     position::borrow(f)
 }
