@@ -24,7 +24,6 @@ use std::collections::{HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::UNIX_EPOCH;
 
@@ -120,7 +119,7 @@ pub struct GuestEngine {
     programs: Mutex<HashMap<ProgramKey, Program>>,
     /// Whether modules loaded from the cache stay mapped until the process
     /// exits (see [`GuestEngine::pin_loaded_modules`]).
-    pinning: AtomicBool,
+    pinning: bool,
 }
 
 /// What makes a linked program: the module's digest, how it is launched,
@@ -197,7 +196,7 @@ impl GuestEngine {
             modules: OnceLock::new(),
             components: OnceLock::new(),
             programs: Mutex::new(HashMap::new()),
-            pinning: AtomicBool::new(false),
+            pinning: false,
         })
     }
 
@@ -207,8 +206,13 @@ impl GuestEngine {
     /// their own (1.6 MB, in 400 fresh pages, for a CPython with its
     /// scientific stack compiled in). For a process that runs a guest and
     /// exits; a long-lived embedder that loads many modules should not.
-    pub fn pin_loaded_modules(&self) {
-        self.pinning.store(true, Ordering::Relaxed);
+    pub fn pin_loaded_modules(&mut self) {
+        self.pinning = true;
+    }
+
+    /// Whether [`GuestEngine::pin_loaded_modules`] was called.
+    pub fn pins_loaded_modules(&self) -> bool {
+        self.pinning
     }
 
     fn module_linker(&self) -> Result<&ModuleLinker> {
@@ -370,7 +374,7 @@ impl GuestEngine {
         bytes: impl FnOnce() -> Result<Vec<u8>>,
     ) -> Result<Compiled> {
         if let Some(cache) = &self.cache {
-            match cache.load(&self.engine, digest, self.pinning.load(Ordering::Relaxed)) {
+            match cache.load(&self.engine, digest, self.pinning) {
                 Ok(compiled) => return Ok(compiled),
                 Err(Rejection::Missing) => {}
                 Err(why) => crate::verbose!(
@@ -901,7 +905,7 @@ mod tests {
 
         // Pinned: the function table's three per-function tables are read
         // where they lie in the artifact, and give the same frames.
-        let pinning = GuestEngine::new(Some(root.path()), false).unwrap();
+        let mut pinning = GuestEngine::new(Some(root.path()), false).unwrap();
         pinning.pin_loaded_modules();
         let pinned = module(
             pinning

@@ -170,8 +170,6 @@ pub struct Runtime {
     /// Counting fuel changes the generated code, so runs with a fuel
     /// budget use an engine (and compiled artifacts) of their own.
     fuel_engine: OnceLock<GuestEngine>,
-    /// Whether both engines pin the modules they load.
-    pinning: std::sync::atomic::AtomicBool,
 }
 
 impl Runtime {
@@ -181,7 +179,6 @@ impl Runtime {
             store: Some(store.clone()),
             engine: GuestEngine::new(Some(store.root()), false)?,
             fuel_engine: OnceLock::new(),
-            pinning: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -191,7 +188,6 @@ impl Runtime {
             store: None,
             engine: GuestEngine::new(None, false)?,
             fuel_engine: OnceLock::new(),
-            pinning: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -200,10 +196,8 @@ impl Runtime {
     /// [`GuestEngine::pin_loaded_modules`]): for a process that runs one
     /// guest and exits, as the `wharf` command does.
     #[must_use]
-    pub fn pinning_modules(self) -> Self {
+    pub fn pinning_modules(mut self) -> Self {
         self.engine.pin_loaded_modules();
-        self.pinning
-            .store(true, std::sync::atomic::Ordering::Relaxed);
         self
     }
 
@@ -219,8 +213,8 @@ impl Runtime {
         if let Some(engine) = self.fuel_engine.get() {
             return Ok(engine);
         }
-        let engine = GuestEngine::new(self.store.as_ref().map(Store::root), true)?;
-        if self.pinning.load(std::sync::atomic::Ordering::Relaxed) {
+        let mut engine = GuestEngine::new(self.store.as_ref().map(Store::root), true)?;
+        if self.engine.pins_loaded_modules() {
             engine.pin_loaded_modules();
         }
         Ok(self.fuel_engine.get_or_init(|| engine))

@@ -636,7 +636,7 @@ impl<'de, K: EntityRef, V: InPlace> Visitor<'de> for TableVisitor<K, V> {
         if fits && position::borrowing() {
             // SAFETY: `InPlace` makes any `size` aligned bytes a `V`, and
             // `borrow_tables_from_artifacts`' caller keeps them mapped and
-            // unchanged for the rest of the process.
+            // unchanged as long as this table lives.
             let values: &'static [V] =
                 unsafe { core::slice::from_raw_parts(words.as_ptr().cast(), words.len() / size) };
             position::count_in_place();
