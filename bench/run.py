@@ -19,6 +19,16 @@ measured in the same run on the same machine.
       back (as for an image built a while ago) (BENCH_SCI=0 skips it: its
       builds take a few minutes and 2.5 GB; the venv needs python3's venv
       module, Debian's python3-venv).
+  (g) guest work: what the guest computes, apart from start-up (a large
+      input minus a small one), as instructions counted by valgrind's
+      callgrind and as wall time, for a C kernel, a pure-Python loop on
+      python:3.12 and a pandas computation on the snapshotted
+      python:3.15-sci: under a stock wasmtime 48 embedding with wasmtime's
+      default Config, `wharf run`, `wharf run --timeout`, a run through the
+      library that the guest's own epoch checks can stop (bench/api), and
+      natively (BENCH_WORK=0 skips it; the pandas rows count instructions
+      only with BENCH_CALLGRIND_SCI=1, since compiling the interpreter under
+      valgrind takes about a quarter of an hour per configuration).
 
 Times are whole-process wall times: the median of RUNS runs after WARMUP
 warm-up runs. A command and the baseline it is compared with are measured
@@ -28,6 +38,7 @@ wait4), median over the runs. Results go to stdout and bench/RESULTS.md.
 This is a benchmark, not a test: nothing here passes or fails on a time.
 """
 
+import json
 import os
 import platform
 import shutil
@@ -42,6 +53,7 @@ ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "target" / "bench"
 WHARF = ROOT / "target" / "release" / "wharf"
 EMBED = ROOT / "target" / "release" / "embed"
+API = ROOT / "target" / "release" / "bench-api"
 RUNS = int(os.environ.get("BENCH_RUNS", "20"))
 WARMUP = 3
 
@@ -206,6 +218,244 @@ def pandas_start(env, store, python312_hello_ms):
     return sci, targets
 
 
+# (g)'s kernels: each takes its size as its last argument.
+KERNEL_SIZES = (1000, 6000000)
+PY_LOOP = "import sys\nt = 0\nfor i in range(int(sys.argv[1])): t += i * i % 7\nprint(t)"
+PY_LOOP_SIZES = (10, 200000)
+PANDAS_WORK = ("import sys, numpy as np, pandas as pd\n"
+               "n = int(sys.argv[1])\n"
+               "df = pd.DataFrame({'k': np.arange(n) % 97, 'v': np.sin(np.arange(n, dtype=float))})\n"
+               "g = df.groupby('k')['v'].agg(['sum', 'mean', 'std']).sort_values('sum')\n"
+               "print(round(float(g['sum'].sum()), 6), len(g))")
+PANDAS_WORK_SIZES = (1000, 2000000)
+# Hash randomisation changes how much work a Python loop does from one run
+# to the next; fixed, the instruction counts repeat exactly.
+HASH_SEED = {"PYTHONHASHSEED": "0"}
+# A fuel budget no kernel uses up.
+FUEL = str(10 ** 15)
+
+
+def instructions(argv, env=None):
+    """Instructions a whole run of a command executes, counted by callgrind."""
+    result = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+                             *map(str, argv)], env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(map(str, argv))} under callgrind exited {result.returncode}:\n{result.stderr}")
+    refs = next(l for l in result.stderr.splitlines() if "refs:" in l)
+    return int(refs.split("refs:")[1].strip().replace(",", ""))
+
+
+def under_valgrind(argv, env=None):
+    """Runs a command once under valgrind without a tool: what a command
+    compiles under valgrind (whose CPU differs from the machine's, so that
+    wasmtime compiles anew) is then cached for the counted runs."""
+    sh("valgrind", "-q", "--tool=none", *argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def tree_holding(store, guest_path, digest):
+    """The unpacked tree in the store whose file at `guest_path` has `digest`."""
+    for tree in (store / "rootfs").glob("*/tree"):
+        path = tree / guest_path.lstrip("/")
+        if path.is_file():
+            actual = subprocess.run(["sha256sum", str(path)], check=True, capture_output=True,
+                                    text=True).stdout[:64]
+            if f"sha256:{actual}" == digest:
+                return tree
+    raise SystemExit(f"no unpacked tree in {store} holds {guest_path} with {digest}")
+
+
+def work_rows(rows, sizes, count=True):
+    """For each (name, argv-without-size, env, native-argv-or-None) row: the
+    instructions (when `count`) and the wall time of the work the size
+    difference adds. Returns [(name, instructions or None, ms)]."""
+    small, large = sizes
+    counted = []
+    for name, argv, env, precount in rows:
+        if not count:
+            counted.append(None)
+            continue
+        if precount:
+            precount()
+        counted.append(instructions([*argv, large], env) - instructions([*argv, small], env))
+    timed = [measure_side_by_side([([*argv, size], env) for _, argv, env, _ in rows], runs=max(RUNS // 2, 5))
+             for size in sizes]
+    return [(name, counted[i], timed[1][i][0] - timed[0][i][0]) for i, (name, *_rest) in enumerate(rows)]
+
+
+def guest_work(env, store, tree_312, python_wasm, sci_built):
+    """(g): returns its table and its targets."""
+    table = WorkTable("(g) guest work: what the guest computes, without start-up",
+                      "Each kernel runs at a small and a large size; the figures are the large run minus the "
+                      "small one, so that only the work the size adds remains. Instructions are counted by "
+                      "valgrind's callgrind (every configuration compiled under valgrind, whose CPU model "
+                      "differs from the machine's); times are medians of alternated runs. Ratios are against "
+                      "the stock wasmtime 48 embedding with wasmtime's default `Config` (bench/embed "
+                      "`--config default`). `wharf run --timeout 1h` is ended by its watchdog, not by checks "
+                      "in the code; the epoch-checked call is a run through the library whose deadline the "
+                      "guest's own code checks (`TimeoutBy::Guest`, bench/api), as a server's plugin calls "
+                      "and `wharf serve`'s requests are.")
+    targets = []
+    wenv = {**env, **HASH_SEED}
+
+    # The C kernel.
+    kernel_wasm = WORK / "kernel.wasm"
+    sh("clang", "--target=wasm32-wasi", "-O2", "-s", "-Wall", "-Werror", "-o", kernel_wasm,
+       ROOT / "bench/guests/kernel.c", "-lm")
+    native_kernel = WORK / "kernel-native"
+    sh("gcc", "-O2", "-Wall", "-o", native_kernel, ROOT / "bench/guests/kernel.c", "-lm")
+    context = WORK / "kernel-context"
+    shutil.rmtree(context, ignore_errors=True)
+    context.mkdir()
+    shutil.copy(kernel_wasm, context)
+    (context / "wharf.toml").write_text('from = "scratch"\nentrypoint = ["kernel"]\n\n'
+                                        '[[copy]]\nsrc = "kernel.wasm"\ndest = "/usr/bin/"\n')
+    sh(WHARF, "build", "-q", "-t", "kernel", context, env=env, stdout=subprocess.DEVNULL)
+    native_cwasm, valgrind_cwasm = WORK / "kernel-default.cwasm", WORK / "kernel-default-vg.cwasm"
+    sh(EMBED, "--config", "default", "--precompile", kernel_wasm, native_cwasm)
+
+    def stock(wasm, native, counted, *flags):
+        """The stock embedding's argv for native runs, and a callable that
+        prepares its valgrind artifact before counting."""
+        def prepare():
+            if not counted.exists():
+                under_valgrind([EMBED, "--config", "default", "--precompile", wasm, counted])
+        return [EMBED, "--config", "default", "--artifact", native, *flags], prepare
+
+    def warm(argv, env, size):
+        return lambda: under_valgrind([*argv, size], env)
+
+    embed_argv, embed_prepare = stock(kernel_wasm, native_cwasm, valgrind_cwasm)
+    small = KERNEL_SIZES[0]
+    kernel_rows = [
+        ("stock wasmtime 48, default Config", embed_argv + ["--", "kernel"], None,
+         lambda: (embed_prepare(), None)),
+        ("wharf run", [WHARF, "run", "kernel"], env, warm([WHARF, "run", "kernel"], env, small)),
+        ("wharf run --timeout 1h", [WHARF, "run", "--timeout", "1h", "kernel"], env, None),
+        ("wharf run -m 64MiB", [WHARF, "run", "-m", "64MiB", "kernel"], env, None),
+        ("wharf run --fuel (fuel counted)", [WHARF, "run", "--fuel", FUEL, "kernel"], env,
+         warm([WHARF, "run", "--fuel", FUEL, "kernel"], env, small)),
+        ("epoch-checked call (library)", [API, "run-interruptible", "kernel"], env,
+         warm([API, "run-interruptible", "kernel"], env, small)),
+        ("native (gcc -O2)", [native_kernel], None, None),
+    ]
+    # The counted runs load the valgrind artifact; the timed ones the native one.
+    counted_rows = [(n, [valgrind_cwasm if a == native_cwasm else a for a in argv], e, p)
+                    for n, argv, e, p in kernel_rows]
+    counts = work_rows(counted_rows, KERNEL_SIZES)
+    times = work_rows(kernel_rows, KERNEL_SIZES, count=False)
+    table.kernel("C sieve + matrix product (n = 1,000 → 6,000,000)",
+                 [(n, c, t) for (n, c, _), (_, _, t) in zip(counts, times)])
+
+    # The Python loop on python:3.12.
+    py_native, py_vg = WORK / "python-default.cwasm", WORK / "python-default-vg.cwasm"
+    if not py_native.exists():
+        sh(EMBED, "--config", "default", "--precompile", python_wasm, py_native)
+    dirs = ["--dir", f"{tree_312}::/", "--env", "PYTHONHOME=/opt/python", "--env", "PYTHONHASHSEED=0"]
+    embed_argv, embed_prepare = stock(python_wasm, py_native, py_vg, *dirs)
+    native_py = shutil.which("python3", path="/usr/bin") or "python3"
+    run_py = ["python:3.12", "python", "-c", PY_LOOP]
+    small = PY_LOOP_SIZES[0]
+    py_rows = [
+        ("stock wasmtime 48, default Config", embed_argv + ["--", "python", "-c", PY_LOOP], None,
+         lambda: (embed_prepare(), None)),
+        ("wharf run", [WHARF, "run", "-e", "PYTHONHASHSEED=0", *run_py], env,
+         warm([WHARF, "run", "-e", "PYTHONHASHSEED=0", *run_py], env, small)),
+        ("wharf run --timeout 1h", [WHARF, "run", "--timeout", "1h", "-e", "PYTHONHASHSEED=0", *run_py], env, None),
+        ("wharf run -m 256MiB", [WHARF, "run", "-m", "256MiB", "-e", "PYTHONHASHSEED=0", *run_py], env, None),
+        ("wharf run --fuel (fuel counted)", [WHARF, "run", "--fuel", FUEL, "-e", "PYTHONHASHSEED=0", *run_py], env,
+         warm([WHARF, "run", "--fuel", FUEL, "-e", "PYTHONHASHSEED=0", *run_py], env, small)),
+        ("epoch-checked call (library)", [API, "run-interruptible", "-e", "PYTHONHASHSEED=0", *run_py], env,
+         warm([API, "run-interruptible", "-e", "PYTHONHASHSEED=0", *run_py], env, small)),
+        (f"native {native_py}", [native_py, "-c", PY_LOOP], wenv, None),
+    ]
+    counted_rows = [(n, [py_vg if a == py_native else a for a in argv], e, p) for n, argv, e, p in py_rows]
+    counts = work_rows(counted_rows, PY_LOOP_SIZES)
+    times = work_rows(py_rows, PY_LOOP_SIZES, count=False)
+    table.kernel("pure-Python loop on python:3.12 (200,000 iterations)",
+                 [(n, c, t) for (n, c, _), (_, _, t) in zip(counts, times)])
+    for name, kernel_counts in (("C kernel", table.sections[0][1]), ("Python loop", table.sections[1][1])):
+        stock_count = kernel_counts[0][1]
+        for row, count, _ in kernel_counts[1:4]:
+            targets.append((f"(g) {name}: {row} within 2% of stock wasmtime's instructions",
+                            f"{count / stock_count:.3f}×", count / stock_count <= 1.02))
+
+    # The pandas computation on the snapshotted python:3.15-sci.
+    if sci_built:
+        inspect = json.loads(subprocess.run([WHARF, "inspect", "pandas-report"], env=env, check=True,
+                                            capture_output=True, text=True).stdout)[0]
+        labels = inspect["Config"]["Labels"]
+        snapshot = json.loads(labels["dev.wharf.snapshot"])
+        launch = json.loads(labels["dev.wharf.launch"])
+        tree = tree_holding(store, snapshot["module"], snapshot["digest"])
+        module = tree / snapshot["module"].lstrip("/")
+        image_env = dict(e.split("=", 1) for e in inspect["Config"]["Env"])
+        sci_native, sci_vg = WORK / "sci-snapshot-default.cwasm", WORK / "sci-snapshot-default-vg.cwasm"
+        sh(EMBED, "--config", "default", "--precompile", module, sci_native)
+        count = os.environ.get("BENCH_CALLGRIND_SCI") == "1"
+
+        def stock_pandas(artifact, size):
+            request = launch["snapshot"]["resume"].replace(
+                "{argv}", json.dumps(["python", "-c", PANDAS_WORK, str(size)])).replace(
+                "{env}", json.dumps(image_env))
+            return [EMBED, "--config", "default", "--artifact", artifact, "--dir", f"{tree}::/",
+                    "--answer", "host::call=-1", "--request", launch["snapshot"]["alloc"],
+                    launch["snapshot"]["call"], request]
+
+        python = native_pandas()
+        run_pd = ["pandas-report", "python", "-c", PANDAS_WORK]
+        pd_rows = [
+            ("wharf run", [WHARF, "run", *run_pd], env, None),
+            ("wharf run --timeout 1h", [WHARF, "run", "--timeout", "1h", *run_pd], env, None),
+            ("epoch-checked call (library)", [API, "run-interruptible", *run_pd], env, None),
+            (f"native python3 + pandas {PANDAS_VERSION}", [python, "-c", PANDAS_WORK], None, None),
+        ]
+        # The stock embedding's request holds the size, so it is timed on its own terms.
+        timed = [measure_side_by_side([(stock_pandas(sci_native, size), None)] +
+                                      [([*argv, size], e) for _, argv, e, _ in pd_rows], runs=max(RUNS // 2, 5))
+                 for size in PANDAS_WORK_SIZES]
+        ms = [timed[1][i][0] - timed[0][i][0] for i in range(len(pd_rows) + 1)]
+        counts = [None] * (len(pd_rows) + 1)
+        if count:
+            under_valgrind([EMBED, "--config", "default", "--precompile", module, sci_vg])
+            for size in PANDAS_WORK_SIZES[:1]:
+                for _, argv, e, _ in pd_rows[:3]:
+                    under_valgrind([*argv, size], e)
+            counts[0] = (instructions(stock_pandas(sci_vg, PANDAS_WORK_SIZES[1]))
+                         - instructions(stock_pandas(sci_vg, PANDAS_WORK_SIZES[0])))
+            for i, (_, argv, e, _) in enumerate(pd_rows):
+                counts[i + 1] = (instructions([*argv, PANDAS_WORK_SIZES[1]], e)
+                                 - instructions([*argv, PANDAS_WORK_SIZES[0]], e))
+        names = ["stock wasmtime 48, default Config"] + [n for n, *_ in pd_rows]
+        table.kernel("pandas groupby on snapshotted python:3.15-sci (1,000 → 2,000,000 rows)"
+                     + ("" if count else "; instructions not counted (BENCH_CALLGRIND_SCI=1 counts them)"),
+                     list(zip(names, counts, ms)))
+    return table, targets
+
+
+class WorkTable:
+    """(g)'s table: per kernel, rows of instructions and wall time of the
+    work, with ratios to the first row."""
+
+    def __init__(self, title, note):
+        self.title, self.note, self.sections = title, note, []
+
+    def kernel(self, name, rows):
+        self.sections.append((name, rows))
+
+    def markdown(self):
+        out = [f"### {self.title}", "", self.note, ""]
+        for name, rows in self.sections:
+            out += [f"**{name}**", "", "| | instructions | ratio | wall time | ratio |", "|---|---:|---:|---:|---:|"]
+            base_count, base_ms = rows[0][1], rows[0][2]
+            for row, count, ms in rows:
+                counted = f"{count / 1e6:,.1f} M" if count is not None else "not counted"
+                ratio = f"{count / base_count:.3f}×" if count is not None and base_count else ""
+                time_ratio = f"{ms / base_ms:.2f}×" if base_ms > 0 else ""
+                out.append(f"| {row} | {counted} | {ratio} | {ms:.1f} ms | {time_ratio} |")
+            out.append("")
+        return "\n".join(out)
+
+
 def wharf_env(store):
     env = dict(os.environ)
     env["WHARF_HOME"] = str(store)
@@ -255,7 +505,8 @@ class Table:
 def main():
     WORK.mkdir(parents=True, exist_ok=True)
     print("building wharf, the embedding and the guests…", flush=True)
-    sh("cargo", "build", "--release", "--locked", "-p", "wharf", "-p", "wharf-bench-embed", cwd=ROOT)
+    sh("cargo", "build", "--release", "--locked", "-p", "wharf", "-p", "wharf-bench-embed", "-p", "wharf-bench-api",
+       cwd=ROOT)
     sh("sh", ROOT / "guest-examples/hello-c/build.sh")
     native_hello = WORK / "hello-native"
     sh("gcc", "-O2", "-o", native_hello, ROOT / "guest-examples/hello-c/hello.c")
@@ -349,9 +600,15 @@ def main():
         cache_hit_ms = statistics.median(loads)
 
         sci_targets = []
-        if os.environ.get("BENCH_SCI", "1") != "0":
+        sci_built = os.environ.get("BENCH_SCI", "1") != "0"
+        if sci_built:
             sci, sci_targets = pandas_start(env, store, py_wharf_ms)
             tables.append(sci)
+
+        work_targets = []
+        if os.environ.get("BENCH_WORK", "1") != "0":
+            work, work_targets = guest_work(env, store, tree, python_wasm, sci_built)
+            tables.append(work)
 
     docker_md = ""
     docker_script = ROOT / "bench" / "docker.py"
@@ -367,7 +624,7 @@ def main():
          py_wharf_ms - py_embed_ms <= 2),
         ("(c) rebuild ≤ 300 ms", f"{again_ms:.1f} ms", again_ms <= 300),
         ("(c) a cache hit adds ≤ 1 ms (load phase)", f"{cache_hit_ms:.2f} ms", cache_hit_ms <= 1),
-    ] + sci_targets
+    ] + sci_targets + work_targets
     summary = ["### Targets", "", "| target | measured | met |", "|---|---:|---|"]
     summary += [f"| {name} | {value} | {'yes' if ok else 'no'} |" for name, value, ok in targets]
 

@@ -17,6 +17,72 @@ fn a_timeout_stops_a_computing_guest_with_124() {
         .stderr_has(&["exceeded its timeout of 300ms", "--timeout"]);
 }
 
+/// The engine directories of a store's artifact cache: one per
+/// configuration of checks compiled into guest code.
+fn artifact_engines(wharf: &Wharf) -> Vec<String> {
+    let mut engines: Vec<String> = std::fs::read_dir(wharf.home().join("artifacts"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    engines.sort();
+    engines
+}
+
+#[test]
+fn a_timeout_on_the_command_line_runs_the_code_compiled_at_build() {
+    let wharf = hello_store();
+    let built = artifact_engines(&wharf);
+    assert_eq!(built.len(), 1, "the build compiled one variant: {built:?}");
+    wharf
+        .run(["run", "--timeout", "300ms", "hello-c", "--quiet", "--spin"])
+        .code(124);
+    wharf
+        .run([
+            "run",
+            "--timeout",
+            "1h",
+            "hello-c",
+            "--quiet",
+            "--exit",
+            "3",
+        ])
+        .code(3);
+    // Neither run compiled the program again with interruption checks.
+    assert_eq!(artifact_engines(&wharf), built);
+    // A fuel budget changes the code: that variant is compiled on first use.
+    wharf
+        .run(["run", "--fuel", "100000000", "hello-c", "--quiet"])
+        .ok();
+    assert_eq!(artifact_engines(&wharf).len(), 2);
+}
+
+#[test]
+fn a_timed_out_run_leaves_nothing_in_the_store() {
+    let wharf = hello_store();
+    let leftovers = || {
+        std::fs::read_dir(wharf.home().join("tmp"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(leftovers(), Vec::<String>::new());
+    wharf
+        .run([
+            "run",
+            "--timeout",
+            "300ms",
+            "hello-c",
+            "--quiet",
+            "--write",
+            "/tmp/kept",
+            "data",
+            "--sleep",
+            "600",
+        ])
+        .code(124);
+    assert_eq!(leftovers(), Vec::<String>::new(), "the run's /tmp was left");
+}
+
 #[test]
 fn a_timeout_stops_a_guest_blocked_in_a_host_call() {
     hello_store()

@@ -56,6 +56,13 @@ fn a_snapshot_keeps_what_the_preload_did_and_a_fresh_start_makes_the_same_reques
     wharf.run(["run", "reactor"]).code(0);
     wharf.build("snapped", snapshot_context("reactor").path());
     wharf.run(["run", "snapped"]).code(42);
+    // Limits change the code a run executes, never where it starts: a
+    // timeout runs the code compiled at build, fuel a variant compiled now,
+    // and both resume the snapshot.
+    wharf.run(["run", "--timeout", "1h", "snapped"]).code(42);
+    wharf
+        .run(["run", "--fuel", "1000000000", "snapped"])
+        .code(42);
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The module that implements the `wharf run` command.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Result, bail};
@@ -10,12 +11,8 @@ use crate::exit;
 use crate::guest_path;
 use crate::manifest::Limits;
 use crate::runtime::env::{self, EnvVar};
-use crate::runtime::{Exit, LimitHit, Mount, Program, RunSpec, Runtime};
+use crate::runtime::{Exit, LimitHit, Mount, Program, RunSpec, Runtime, TimeoutBy};
 use crate::units::{self, ByteSize};
-
-/// How long a guest stuck in a blocking host call (a sleep, a read) may
-/// outlive its timeout before wharf ends the whole process.
-const TIMEOUT_GRACE: Duration = Duration::from_secs(1);
 
 /// Run an image (or a .wasm file) in a sandbox.
 #[derive(Debug, Args)]
@@ -136,6 +133,9 @@ impl RunCommand {
                 timeout: self.timeout,
                 fuel: self.fuel,
             },
+            // This process ends with the run: when time is up the watchdog
+            // ends it, and the guest's code carries no checks.
+            timeout_by: TimeoutBy::Caller,
         };
         let runtime = match &spec.program {
             Program::Image(_) => Runtime::new(&super::open_store()?)?,
@@ -152,10 +152,14 @@ impl RunCommand {
         for warning in prepared.warnings() {
             eprintln!("wharf: warning: {warning}");
         }
-        if let Some(limit) = prepared.limits().timeout {
-            watchdog(limit);
-        }
+        let watchdog = prepared
+            .limits()
+            .timeout
+            .map(|limit| Watchdog::start(limit, prepared.scratch_dir().to_owned()));
         let exit = prepared.exiting().start();
+        if let Some(watchdog) = watchdog {
+            watchdog.disarm();
+        }
         // The process ends next: leave the engine and its compiled modules
         // (hundreds of megabytes mapped, thousands of types registered) to
         // the operating system instead of taking them apart one by one. The
@@ -165,20 +169,45 @@ impl RunCommand {
     }
 }
 
-/// Epoch interruption stops a guest that computes; one blocked in a host
-/// call (sleeping, reading a pipe) only notices when the call returns. For
-/// that case the command ends the process itself, shortly after the
-/// timeout.
-fn watchdog(limit: Duration) {
-    std::thread::Builder::new()
-        .name("wharf-watchdog".into())
-        .spawn(move || {
-            std::thread::sleep(limit + TIMEOUT_GRACE);
-            let hit = LimitHit::Timeout { limit };
-            eprintln!("wharf: {hit}");
-            std::process::exit(hit.code());
-        })
-        .expect("cannot start the watchdog thread");
+/// Ends the process when the run's time is up, as `timeout(1)` ends its
+/// command: the guest's code needs no checks for it, whether it computes
+/// or waits in a host call (a sleep, a read), and runs as fast as without
+/// a timeout.
+struct Watchdog {
+    /// Set once the run is over; the watchdog holds it while it ends the
+    /// process, so that a run finishing at that moment is not reported as
+    /// both.
+    finished: Arc<Mutex<bool>>,
+}
+
+impl Watchdog {
+    /// Starts counting `limit`; when it passes first, removes the run's
+    /// scratch directory (its `/tmp`), says which limit ran out and exits
+    /// with its status.
+    fn start(limit: Duration, scratch: PathBuf) -> Self {
+        let finished = Arc::new(Mutex::new(false));
+        let watched = finished.clone();
+        std::thread::Builder::new()
+            .name("wharf-watchdog".into())
+            .spawn(move || {
+                std::thread::sleep(limit);
+                let finished = watched.lock().unwrap_or_else(|e| e.into_inner());
+                if *finished {
+                    return;
+                }
+                let _ = std::fs::remove_dir_all(&scratch);
+                let hit = LimitHit::Timeout { limit };
+                eprintln!("wharf: {hit}");
+                std::process::exit(hit.code());
+            })
+            .expect("cannot start the watchdog thread");
+        Self { finished }
+    }
+
+    /// The run is over: the watchdog will not end the process.
+    fn disarm(self) {
+        *self.finished.lock().unwrap_or_else(|e| e.into_inner()) = true;
+    }
 }
 
 fn parse_size(text: &str) -> Result<u64, String> {

@@ -3,7 +3,7 @@
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 
-use crate::runtime::GuestEngine;
+use crate::runtime::{Checks, GuestEngine};
 use crate::units::human_size;
 
 /// Look after the local store.
@@ -46,10 +46,10 @@ impl SystemCommand {
                 Ok(())
             }
             SystemAction::Prune => {
-                let engines = [
-                    GuestEngine::new(None, false)?.key(),
-                    GuestEngine::new(None, true)?.key(),
-                ];
+                let engines = Checks::ALL
+                    .into_iter()
+                    .map(|checks| Ok(GuestEngine::new(None, checks)?.key()))
+                    .collect::<Result<Vec<_>>>()?;
                 let report = store.write()?.prune(&engines)?;
                 println!(
                     "removed {} blobs, {} unpacked trees, {} compiled artifacts, {} leftovers: {} freed",

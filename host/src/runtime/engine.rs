@@ -98,6 +98,48 @@ pub enum Start {
     },
 }
 
+/// The checks compiled into a guest's code. Each costs the guest
+/// instructions on every function call and loop iteration, so a run gets
+/// only those its limits need, and each combination is an engine (and a
+/// set of compiled artifacts) of its own.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Checks {
+    /// Epoch checks at every function entry and loop back-edge, through
+    /// which a deadline stops a guest that computes without ending the
+    /// process (wasmtime's `Config::epoch_interruption`).
+    pub interrupt: bool,
+    /// Fuel counting: a deterministic budget of about one unit per Wasm
+    /// instruction (wasmtime's `Config::consume_fuel`).
+    pub fuel: bool,
+}
+
+impl Checks {
+    /// Every combination, the one without checks first.
+    pub const ALL: [Checks; 4] = [
+        Checks {
+            interrupt: false,
+            fuel: false,
+        },
+        Checks {
+            interrupt: true,
+            fuel: false,
+        },
+        Checks {
+            interrupt: false,
+            fuel: true,
+        },
+        Checks {
+            interrupt: true,
+            fuel: true,
+        },
+    ];
+
+    /// Its place in [`Checks::ALL`].
+    pub fn index(self) -> usize {
+        usize::from(self.interrupt) + 2 * usize::from(self.fuel)
+    }
+}
+
 /// The Wasm stack a guest may use: 8 MiB, a native process's usual main
 /// stack (wasmtime's default is 512 KiB). CPython 3.15 needs this much to
 /// turn deep recursion into a Python `RecursionError` rather than a trap.
@@ -112,6 +154,7 @@ pub const GUEST_THREAD_STACK: usize = WASM_STACK + (4 << 20);
 /// again only instantiates it).
 pub struct GuestEngine {
     engine: Engine,
+    checks: Checks,
     cache: Option<ArtifactCache>,
     // Made on first use: a run needs one of the two, never both.
     modules: OnceLock<ModuleLinker>,
@@ -181,10 +224,10 @@ impl std::fmt::Display for Rejection {
 }
 
 impl GuestEngine {
-    /// An engine whose artifacts are cached under `store_root` (no cache
-    /// when `None`); `fuel` makes it count fuel.
-    pub fn new(store_root: Option<&Path>, fuel: bool) -> Result<Self> {
-        let engine = Engine::new(&engine_config(fuel)).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    /// An engine whose code has the `checks` given, with its artifacts
+    /// cached under `store_root` (no cache when `None`).
+    pub fn new(store_root: Option<&Path>, checks: Checks) -> Result<Self> {
+        let engine = Engine::new(&engine_config(checks)).map_err(|e| anyhow::anyhow!("{e:#}"))?;
         let cache = store_root.map(|root| ArtifactCache {
             dir: root.join("artifacts").join(engine_key(&engine)),
             staging: root.join("tmp"),
@@ -192,12 +235,18 @@ impl GuestEngine {
 
         Ok(Self {
             engine,
+            checks,
             cache,
             modules: OnceLock::new(),
             components: OnceLock::new(),
             programs: Mutex::new(HashMap::new()),
             pinning: false,
         })
+    }
+
+    /// The checks compiled into this engine's code.
+    pub fn checks(&self) -> Checks {
+        self.checks
     }
 
     /// Keeps every module loaded from now on from the artifact cache mapped
@@ -433,14 +482,15 @@ impl GuestEngine {
     }
 }
 
-/// The engine configuration guests run with; `fuel` makes it count fuel.
-pub(super) fn engine_config(fuel: bool) -> Config {
+/// The engine configuration guests run with: wasmtime's defaults (whose
+/// memory reservations and guard pages let the code skip explicit bounds
+/// checks on 64-bit hosts), a larger Wasm stack, wharf's artifact version,
+/// and the `checks` asked for, nothing else that changes generated code.
+pub(super) fn engine_config(checks: Checks) -> Config {
     let mut config = Config::new();
     config.parallel_compilation(true);
-    // Timeouts interrupt guests through epochs: always compiled in, so that
-    // any run can be given one.
-    config.epoch_interruption(true);
-    config.consume_fuel(fuel);
+    config.epoch_interruption(checks.interrupt);
+    config.consume_fuel(checks.fuel);
     // wasmtime refuses a Wasm stack larger than the stack it would give
     // async calls (which wharf does not make).
     config.async_stack_size(WASM_STACK + (1 << 20));
@@ -792,7 +842,7 @@ mod tests {
     fn setup() -> (tempfile::TempDir, GuestEngine, Digest, Vec<u8>) {
         let root = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(root.path().join("tmp")).unwrap();
-        let engine = GuestEngine::new(Some(root.path()), false).unwrap();
+        let engine = GuestEngine::new(Some(root.path()), Checks::default()).unwrap();
         let bytes = wat::parse_str(MODULE).unwrap();
         let digest = digest::sha256(&bytes);
         (root, engine, digest, bytes)
@@ -816,14 +866,14 @@ mod tests {
 
     #[test]
     fn artifacts_are_marked_with_the_packed_format_and_upstream_ones_refused() {
-        let engine = Engine::new(&engine_config(false)).unwrap();
+        let engine = Engine::new(&engine_config(Checks::default())).unwrap();
         let packed = Module::new(&engine, MODULE).unwrap().serialize().unwrap();
         let version = wasmtime_environ::ARTIFACT_VERSION.as_bytes();
         assert!(packed.windows(version.len()).any(|w| w == version));
 
         // An engine configured like wharf's but with wasmtime's own version
         // string writes artifacts as an upstream wasmtime would label them.
-        let mut upstream_config = engine_config(false);
+        let mut upstream_config = engine_config(Checks::default());
         upstream_config
             .module_version(ModuleVersionStrategy::WasmtimeVersion)
             .unwrap();
@@ -860,8 +910,6 @@ mod tests {
     /// calling `a` ends in.
     fn trap_frames(engine: &Engine, module: &Module) -> Vec<(Option<String>, Option<usize>)> {
         let mut store = wasmtime::Store::new(engine, ());
-        // The engine interrupts at epoch deadlines; this one never comes.
-        store.set_epoch_deadline(u64::MAX);
         let instance = wasmtime::Instance::new(&mut store, module, &[]).unwrap();
         let a = instance.get_typed_func::<(), ()>(&mut store, "a").unwrap();
         let error = a.call(&mut store, ()).unwrap_err();
@@ -905,7 +953,7 @@ mod tests {
 
         // Pinned: the function table's three per-function tables are read
         // where they lie in the artifact, and give the same frames.
-        let mut pinning = GuestEngine::new(Some(root.path()), false).unwrap();
+        let mut pinning = GuestEngine::new(Some(root.path()), Checks::default()).unwrap();
         pinning.pin_loaded_modules();
         let pinned = module(
             pinning
@@ -976,11 +1024,71 @@ mod tests {
     }
 
     #[test]
-    fn engines_with_other_settings_use_other_directories() {
+    fn engines_with_other_checks_use_other_directories() {
         let root = tempfile::tempdir().unwrap();
-        let plain = GuestEngine::new(Some(root.path()), false).unwrap();
-        let fuel = GuestEngine::new(Some(root.path()), true).unwrap();
-        assert_ne!(plain.key(), fuel.key());
-        assert_eq!(plain.key(), GuestEngine::new(None, false).unwrap().key());
+        let keys: HashSet<String> = Checks::ALL
+            .iter()
+            .map(|&checks| GuestEngine::new(Some(root.path()), checks).unwrap().key())
+            .collect();
+        assert_eq!(keys.len(), Checks::ALL.len());
+        assert_eq!(
+            GuestEngine::new(Some(root.path()), Checks::default())
+                .unwrap()
+                .key(),
+            GuestEngine::new(None, Checks::default()).unwrap().key()
+        );
+        for (index, checks) in Checks::ALL.iter().enumerate() {
+            assert_eq!(checks.index(), index);
+        }
+    }
+
+    /// A module that counts down from its argument, calling a function at
+    /// each step: work made of loop back-edges and function entries.
+    const COUNTDOWN: &str = r#"(module
+        (func $step (param i32) (result i32) (i32.sub (local.get 0) (i32.const 1)))
+        (func (export "count") (param $n i32)
+            (loop $again
+                (local.set $n (call $step (local.get $n)))
+                (br_if $again (local.get $n)))))"#;
+
+    #[test]
+    fn only_an_interruptible_engine_stops_a_guest_at_its_deadline() {
+        for checks in Checks::ALL {
+            let engine = GuestEngine::new(None, checks).unwrap();
+            let Compiled::Module(module) = engine
+                .compile("countdown", &wat::parse_str(COUNTDOWN).unwrap())
+                .unwrap()
+            else {
+                unreachable!()
+            };
+            let mut store = wasmtime::Store::new(engine.engine(), ());
+            if checks.fuel {
+                store.set_fuel(u64::MAX).unwrap();
+            }
+            // A deadline that has passed already: an engine with epoch
+            // checks traps at the first one, one without never looks.
+            store.set_epoch_deadline(0);
+            let instance = wasmtime::Instance::new(&mut store, &module, &[]).unwrap();
+            let count = instance
+                .get_typed_func::<i32, ()>(&mut store, "count")
+                .unwrap();
+            let result = count.call(&mut store, 1000);
+            if checks.interrupt {
+                let error = result.unwrap_err();
+                assert_eq!(
+                    error.downcast_ref::<wasmtime::Trap>(),
+                    Some(&wasmtime::Trap::Interrupt),
+                    "{checks:?}"
+                );
+            } else {
+                result.unwrap();
+            }
+            // Fuel is counted only where it is compiled in: a thousand
+            // iterations cost more than a thousand units.
+            assert_eq!(store.get_fuel().is_ok(), checks.fuel, "{checks:?}");
+            if checks.fuel && !checks.interrupt {
+                assert!(store.get_fuel().unwrap() < u64::MAX - 1000, "{checks:?}");
+            }
+        }
     }
 }

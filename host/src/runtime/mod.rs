@@ -40,7 +40,7 @@ use wasmtime_wasi::p2::bindings::sync::CommandPre;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 pub use engine::{
-    Compiled, GUEST_THREAD_STACK, GuestEngine, Program as LinkedProgram, Start, WASM_STACK,
+    Checks, Compiled, GUEST_THREAD_STACK, GuestEngine, Program as LinkedProgram, Start, WASM_STACK,
 };
 pub use filesystem::{GuestFs, Mount, Preopen};
 pub use limits::{EffectiveLimits, LimitHit};
@@ -81,6 +81,31 @@ pub struct RunSpec {
     pub workdir: Option<String>,
     /// Limits that override the image's `[limits]`.
     pub limits: Limits,
+    /// Who stops the run when its timeout passes.
+    pub timeout_by: TimeoutBy,
+}
+
+/// Who stops a run that outlives its timeout.
+///
+/// wasmtime stops running guest code only through checks compiled into it:
+/// with epoch checks at every function entry and loop back-edge, a guest
+/// past its deadline traps at the next one, and the process goes on. Those
+/// checks cost the guest instructions on every call and iteration (see
+/// docs/speed.md), so a program is compiled with them only for runs that
+/// need them, into artifacts of their own.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TimeoutBy {
+    /// The guest's code checks its deadline, and [`PreparedRun::start`]
+    /// returns [`Exit::Limit`] when it passes. The default: for a process
+    /// that goes on after the run.
+    #[default]
+    Guest,
+    /// The caller ends the whole process when the run's time is up (after
+    /// removing the run's scratch directory, [`PreparedRun::scratch_dir`]),
+    /// as the `wharf` command does: the guest's code has no checks and runs
+    /// as fast as without a timeout, and [`PreparedRun::start`] does not
+    /// stop it.
+    Caller,
 }
 
 impl RunSpec {
@@ -94,6 +119,7 @@ impl RunSpec {
             mounts: Vec::new(),
             workdir: None,
             limits: Limits::default(),
+            timeout_by: TimeoutBy::default(),
         }
     }
 
@@ -166,10 +192,12 @@ pub enum RunError {
 /// Runs guests; holds the engines and their compiled-module cache.
 pub struct Runtime {
     store: Option<Store>,
+    /// The engine without checks, which builds compile for ahead of time.
     engine: GuestEngine,
-    /// Counting fuel changes the generated code, so runs with a fuel
-    /// budget use an engine (and compiled artifacts) of their own.
-    fuel_engine: OnceLock<GuestEngine>,
+    /// Engines with checks ([`Checks::ALL`]'s order), made when a run first
+    /// needs one: each changes the generated code, so each has compiled
+    /// artifacts of its own.
+    checked: [OnceLock<GuestEngine>; 4],
 }
 
 impl Runtime {
@@ -177,8 +205,8 @@ impl Runtime {
     pub fn new(store: &Store) -> Result<Self> {
         Ok(Self {
             store: Some(store.clone()),
-            engine: GuestEngine::new(Some(store.root()), false)?,
-            fuel_engine: OnceLock::new(),
+            engine: GuestEngine::new(Some(store.root()), Checks::default())?,
+            checked: Default::default(),
         })
     }
 
@@ -186,8 +214,8 @@ impl Runtime {
     pub fn without_store() -> Result<Self> {
         Ok(Self {
             store: None,
-            engine: GuestEngine::new(None, false)?,
-            fuel_engine: OnceLock::new(),
+            engine: GuestEngine::new(None, Checks::default())?,
+            checked: Default::default(),
         })
     }
 
@@ -201,23 +229,32 @@ impl Runtime {
         self
     }
 
-    /// The engine guests run on (without fuel counting).
+    /// The engine guests run on when their runs need no checks in their
+    /// code, and which builds compile for.
     pub fn engine(&self) -> &GuestEngine {
         &self.engine
     }
 
-    fn engine_for(&self, limits: &EffectiveLimits) -> Result<&GuestEngine> {
-        if limits.fuel.is_none() {
+    /// The engine for a run with `limits`, whose timeout `timeout_by`
+    /// enforces: with epoch checks only when the guest must stop itself
+    /// at a deadline, with fuel counting only for a fuel budget.
+    fn engine_for(&self, limits: &EffectiveLimits, timeout_by: TimeoutBy) -> Result<&GuestEngine> {
+        let checks = Checks {
+            interrupt: limits.timeout.is_some() && timeout_by == TimeoutBy::Guest,
+            fuel: limits.fuel.is_some(),
+        };
+        if checks == Checks::default() {
             return Ok(&self.engine);
         }
-        if let Some(engine) = self.fuel_engine.get() {
+        let slot = &self.checked[checks.index()];
+        if let Some(engine) = slot.get() {
             return Ok(engine);
         }
-        let mut engine = GuestEngine::new(self.store.as_ref().map(Store::root), true)?;
+        let mut engine = GuestEngine::new(self.store.as_ref().map(Store::root), checks)?;
         if self.engine.pins_loaded_modules() {
             engine.pin_loaded_modules();
         }
-        Ok(self.fuel_engine.get_or_init(|| engine))
+        Ok(slot.get_or_init(|| engine))
     }
 
     /// Runs a guest to completion, printing filesystem warnings on stderr.
@@ -260,7 +297,7 @@ impl Runtime {
                 let config = image.run_config();
                 let limits = EffectiveLimits::resolve(&spec.limits, &config.limits()?);
                 let launch = config.launch()?;
-                let engine = self.engine_for(&limits)?;
+                let engine = self.engine_for(&limits, spec.timeout_by)?;
                 phases.mark("resolve");
                 let rootfs = store.open_rootfs(&image)?;
                 phases.mark("tree");
@@ -309,7 +346,7 @@ impl Runtime {
                     workdir,
                     limits,
                     phases,
-                    _tmp: tmp,
+                    tmp,
                     _rootfs: Some(rootfs),
                     exiting: false,
                 })
@@ -319,7 +356,7 @@ impl Runtime {
                     bail!("--entrypoint needs an image; a .wasm file is its own entrypoint");
                 }
                 let limits = EffectiveLimits::resolve(&spec.limits, &Limits::default());
-                let engine = self.engine_for(&limits)?;
+                let engine = self.engine_for(&limits, spec.timeout_by)?;
                 let bytes = std::fs::read(path)
                     .with_context(|| format!("cannot read {}", path.display()))?;
                 let digest = digest::sha256(&bytes);
@@ -350,7 +387,7 @@ impl Runtime {
                     workdir,
                     limits,
                     phases,
-                    _tmp: tmp,
+                    tmp,
                     _rootfs: None,
                     exiting: false,
                 })
@@ -443,7 +480,7 @@ pub struct PreparedRun<'r> {
     workdir: String,
     limits: EffectiveLimits,
     phases: Phases,
-    _tmp: tempfile::TempDir,
+    tmp: tempfile::TempDir,
     _rootfs: Option<Rootfs>,
     /// Whether the process exits once the run ends.
     exiting: bool,
@@ -523,6 +560,13 @@ impl PreparedRun<'_> {
         &self.argv
     }
 
+    /// The host directory that is the guest's `/tmp`, removed when the run
+    /// ends (for a caller that ends the process itself, see
+    /// [`TimeoutBy::Caller`]).
+    pub fn scratch_dir(&self) -> &std::path::Path {
+        self.tmp.path()
+    }
+
     /// Things the user should know about this run's filesystem.
     pub fn warnings(&self) -> &[String] {
         self.fs.warnings()
@@ -543,9 +587,12 @@ impl PreparedRun<'_> {
     pub fn start(mut self) -> Result<Exit> {
         self.phases.mark("prepare");
         let fired = Arc::new(AtomicBool::new(false));
+        // Only an engine with epoch checks can be told to stop (see
+        // `Runtime::engine_for`); otherwise the caller enforces the timeout.
         let ticker = self
             .limits
             .timeout
+            .filter(|_| self.engine.checks().interrupt)
             .map(|limit| Ticker::start(self.engine.engine(), limit, fired.clone()));
         let mut phases = std::mem::replace(&mut self.phases, Phases::start());
         // On a thread of its own, whose native stack is sure to hold the
@@ -578,20 +625,23 @@ impl PreparedRun<'_> {
     }
 
     /// Sets a store's limits: memory through the limiter, time through
-    /// the epoch deadline, fuel through the budget.
+    /// the epoch deadline (on an engine with epoch checks), fuel through
+    /// the budget.
     fn limit<T>(&self, store: &mut WasmStore<T>, fired: &Arc<AtomicBool>) -> Result<()> {
-        // Runs share their engine's epoch: a bump (some run's time being
-        // up) makes every running guest ask here, and only the one whose
-        // own time is up stops.
-        let fired = fired.clone();
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| {
-            Ok(if fired.load(Ordering::SeqCst) {
-                UpdateDeadline::Interrupt
-            } else {
-                UpdateDeadline::Continue(1)
-            })
-        });
+        if self.engine.checks().interrupt {
+            // Runs share their engine's epoch: a bump (some run's time
+            // being up) makes every running guest ask here, and only the
+            // one whose own time is up stops.
+            let fired = fired.clone();
+            store.set_epoch_deadline(1);
+            store.epoch_deadline_callback(move |_| {
+                Ok(if fired.load(Ordering::SeqCst) {
+                    UpdateDeadline::Interrupt
+                } else {
+                    UpdateDeadline::Continue(1)
+                })
+            });
+        }
         if let Some(fuel) = self.limits.fuel {
             store.set_fuel(fuel)?;
         }
@@ -873,5 +923,70 @@ fn advise_memory_image<T>(store: &mut WasmStore<T>, instance: &wasmtime::Instanc
         // SAFETY: the `size` bytes from `data_ptr` are the memory's.
         let end = unsafe { start.add(size) };
         large_folios::advise_memory_image(start..end);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A module whose `_start` counts down from `n` and returns.
+    fn countdown(dir: &std::path::Path, n: u32) -> PathBuf {
+        let path = dir.join(format!("countdown-{n}.wasm"));
+        let text = format!(
+            r#"(module (func (export "_start") (local $n i32)
+                 (local.set $n (i32.const {n}))
+                 (loop $again
+                   (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+                   (br_if $again (local.get $n)))))"#
+        );
+        std::fs::write(&path, wat::parse_str(text).unwrap()).unwrap();
+        path
+    }
+
+    fn spec(module: PathBuf, timeout: Duration, timeout_by: TimeoutBy) -> RunSpec {
+        let mut spec = RunSpec::new(Program::Module(module));
+        spec.limits.timeout = Some(timeout);
+        spec.timeout_by = timeout_by;
+        spec
+    }
+
+    #[test]
+    fn a_guest_past_its_deadline_is_stopped_and_the_runtime_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = Runtime::without_store().unwrap();
+        // u32::MAX iterations: far longer than the timeout.
+        let endless = countdown(dir.path(), u32::MAX);
+        let limit = Duration::from_millis(100);
+        let exit = runtime
+            .prepare(&spec(endless, limit, TimeoutBy::Guest))
+            .unwrap()
+            .start()
+            .unwrap();
+        assert_eq!(exit, Exit::Limit(LimitHit::Timeout { limit }));
+        let quick = countdown(dir.path(), 10);
+        let exit = runtime
+            .prepare(&spec(quick, Duration::from_secs(3600), TimeoutBy::Guest))
+            .unwrap()
+            .start()
+            .unwrap();
+        assert_eq!(exit, Exit::Code(0));
+    }
+
+    #[test]
+    fn a_timeout_the_caller_enforces_is_left_to_the_caller() {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = Runtime::without_store().unwrap();
+        // Hundreds of millions of iterations take far longer than 1 ms,
+        // and the run still ends on its own.
+        let long = countdown(dir.path(), 300_000_000);
+        let prepared = runtime
+            .prepare(&spec(long, Duration::from_millis(1), TimeoutBy::Caller))
+            .unwrap();
+        assert!(!prepared.engine.checks().interrupt);
+        assert!(prepared.scratch_dir().is_dir());
+        assert_eq!(prepared.start().unwrap(), Exit::Code(0));
     }
 }

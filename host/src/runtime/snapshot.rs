@@ -28,7 +28,7 @@ use wasmtime::{Engine, Module, Store as WasmStore};
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock};
 use wasmtime_wizer::{InstanceState, SnapshotVal, Wizer};
 
-use super::engine::{GUEST_THREAD_STACK, answer, engine_config, wasi_linker};
+use super::engine::{Checks, GUEST_THREAD_STACK, answer, engine_config, wasi_linker};
 use super::filesystem::GuestFs;
 use super::{ModuleState, Runtime, call_with_request, command, read_guest_file, wasi_context};
 use crate::build::{Snapshot, Snapshotter};
@@ -136,8 +136,12 @@ fn take(
 
     // The instrumented module runs once: compiling it fast matters more
     // than running it fast.
-    let mut config = engine_config(false);
-    config.epoch_interruption(true);
+    // Its preload's time limit must end the build cleanly, not the
+    // process: epoch checks, which cost this one run little.
+    let mut config = engine_config(Checks {
+        interrupt: true,
+        fuel: false,
+    });
     config.cranelift_opt_level(wasmtime::OptLevel::None);
     let engine = Engine::new(&config).map_err(|e| anyhow::anyhow!("{e:#}"))?;
     let module = Module::new(&engine, &instrumented)

@@ -1,0 +1,53 @@
+//! Runs an image through the `wharf` library as a server embedding it
+//! would: a run that must be stoppable without ending the process, so its
+//! program carries epoch checks (`TimeoutBy::Guest`).
+//!
+//! ```text
+//! bench-api run-interruptible IMAGE [ARGS…]    a run with a one-hour deadline the guest checks
+//! ```
+//!
+//! The store is the one `WHARF_HOME` names; `-e KEY=VALUE` before IMAGE
+//! sets a variable.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use wharf::runtime::{Program, RunSpec, Runtime, TimeoutBy};
+use wharf::store::Store;
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(e) => {
+            eprintln!("bench-api: {e:#}");
+            ExitCode::from(125)
+        }
+    }
+}
+
+fn run() -> Result<i32> {
+    let mut args = std::env::args().skip(1);
+    if args.next().as_deref() != Some("run-interruptible") {
+        bail!("usage: bench-api run-interruptible [-e KEY=VALUE]… IMAGE [ARGS…]");
+    }
+    let mut env = Vec::new();
+    let image = loop {
+        match args.next() {
+            Some(flag) if flag == "-e" => {
+                let var = args.next().context("-e needs KEY=VALUE")?;
+                let (key, value) = var.split_once('=').context("-e needs KEY=VALUE")?;
+                env.push((key.to_owned(), value.to_owned()));
+            }
+            Some(image) => break image,
+            None => bail!("no image given"),
+        }
+    };
+    let store = Store::open_default()?;
+    let runtime = Runtime::new(&store)?;
+    let mut spec = RunSpec::new(Program::Image(image)).args(args);
+    spec.env = env;
+    spec.limits.timeout = Some(Duration::from_secs(3600));
+    spec.timeout_by = TimeoutBy::Guest;
+    Ok(runtime.run(&spec)?.code())
+}
