@@ -6,14 +6,38 @@ CARGO  ?= cargo
 PYTHON ?= python3
 WHARF  := target/release/wharf
 
+# The `wharf` command's Linux tunings (an allocator that prefaults module
+# loads, huge-page hints for compiled modules, a fixed-address binary):
+# opt-in features of wharf-cli, each a no-op elsewhere. `make build
+# FEATURES=` builds without them.
+FEATURES ?= wharf-cli/tuning
+
+# The build with wasmtime-environ's packed artifact tables (vendor/README.md):
+# the published crate patched from the command line, in a target directory
+# of its own so that the default build is not rebuilt.
+PACKED_TARGET := target/packed
+PACKED_PATCH  := --config 'patch.crates-io.wasmtime-environ.path="vendor/wasmtime-environ"'
+
 FUZZ_SECONDS ?= 10
 
-.PHONY: all build demo test lint fmt clean python-runtime python-base sci-base base-images test-deps fuzz fuzz-smoke bench
+.PHONY: all build build-packed demo test lint fmt clean python-runtime python-base sci-base base-images test-deps fuzz fuzz-smoke bench
 
 all: build
 
 build:
-	$(CARGO) build --release --locked
+	$(CARGO) build --release --locked -p wharf-cli --features "$(FEATURES)"
+
+# target/packed/release/wharf: the default build plus packed artifact tables.
+# The patch changes what Cargo.lock records for wasmtime-environ, so the
+# lock is put back as it was afterwards (cargo has no other lock file to
+# write to on stable).
+build-packed:
+	mkdir -p $(PACKED_TARGET)
+	cp Cargo.lock $(PACKED_TARGET)/Cargo.lock.default
+	$(CARGO) build --release $(PACKED_PATCH) --target-dir $(PACKED_TARGET) \
+		-p wharf-cli -p wharf-bench-embed \
+		--features "$(FEATURES) wharf-cli/packed-tables wharf-bench-embed/packed-tables wharf-bench-embed/no-pie"; \
+		status=$$?; cp $(PACKED_TARGET)/Cargo.lock.default Cargo.lock; exit $$status
 
 python-runtime: build
 	$(PYTHON) manifests/python-3.12/fetch.py --wharf $(WHARF)
@@ -45,7 +69,7 @@ test-deps:
 	sh tests/install-deps.sh
 
 test: test-deps
-	$(CARGO) test --release --locked --workspace
+	$(CARGO) test --release --locked --workspace --features "$(FEATURES)"
 	$(MAKE) fuzz-smoke
 
 # Each fuzz target for FUZZ_SECONDS seconds; `make fuzz` runs 5 minutes each.
@@ -62,7 +86,7 @@ bench:
 
 lint:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --release --locked --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --release --locked --workspace --all-targets --features "$(FEATURES)" -- -D warnings
 
 fmt:
 	$(CARGO) fmt --all

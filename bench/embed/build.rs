@@ -1,3 +1,3 @@
 // The baseline is linked exactly as wharf is, so that the benchmark
 // compares what the two do, not how they were linked.
-include!("../../host/build.rs");
+include!("../../crates/wharf-cli/build.rs");

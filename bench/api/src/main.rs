@@ -1,6 +1,6 @@
 //! Runs an image through the `wharf` library as a server embedding it
-//! would: a run that must be stoppable without ending the process, so its
-//! program carries epoch checks (`TimeoutBy::Guest`).
+//! would: a call that must be stoppable without ending the process, so its
+//! app is loaded interruptible and its code carries epoch checks.
 //!
 //! ```text
 //! bench-api run-interruptible IMAGE [ARGS…]    a run with a one-hour deadline the guest checks
@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use wharf::runtime::{Program, RunSpec, Runtime, TimeoutBy};
+use wharf::runtime::{Call, LoadOptions, Output, Runtime, Source, Stdin};
 use wharf::store::Store;
 
 fn main() -> ExitCode {
@@ -44,10 +44,17 @@ fn run() -> Result<i32> {
         }
     };
     let store = Store::open_default()?;
-    let runtime = Runtime::new(&store)?;
-    let mut spec = RunSpec::new(Program::Image(image)).args(args);
-    spec.env = env;
-    spec.limits.timeout = Some(Duration::from_secs(3600));
-    spec.timeout_by = TimeoutBy::Guest;
-    Ok(runtime.run(&spec)?.code())
+    let runtime = Runtime::builder().store(&store).on_demand().build()?;
+    let app = runtime.load_with(Source::Image(image), LoadOptions::new().interruptible(true))?;
+    let args: Vec<String> = args.collect();
+    let mut call = Call::new()
+        .stdin(Stdin::Inherit)
+        .stdout(Output::Inherit)
+        .stderr(Output::Inherit)
+        .timeout(Duration::from_secs(3600));
+    if !args.is_empty() {
+        call = call.args(args);
+    }
+    call.env = env;
+    Ok(app.call(call)?.exit.code())
 }

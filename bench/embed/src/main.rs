@@ -21,7 +21,7 @@
 
 use std::process::ExitCode;
 
-use wasmtime::{Config, Engine, ExternType, Linker, Module, ModuleVersionStrategy, Store, Val};
+use wasmtime::{Config, Engine, ExternType, Linker, Module, Store, Val};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
@@ -35,13 +35,15 @@ fn main() -> ExitCode {
     }
 }
 
-/// wharf's engine configuration for a run with no timeout and no fuel.
+/// wharf's engine configuration for a run with no timeout and no fuel
+/// (crates/wharf/src/runtime/engine.rs).
 fn wharf_config() -> wasmtime::Result<Config> {
     let mut config = Config::new();
     config.parallel_compilation(true);
     config.async_stack_size((8 << 20) + (1 << 20));
     config.max_wasm_stack(8 << 20);
-    config.module_version(ModuleVersionStrategy::Custom(
+    #[cfg(feature = "packed-tables")]
+    config.module_version(wasmtime::ModuleVersionStrategy::Custom(
         wasmtime_environ::ARTIFACT_VERSION.to_owned(),
     ))?;
     Ok(config)

@@ -1,0 +1,143 @@
+//! The module that implements the `wharf build` command.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use wharf::build::{BuildOptions, build_with_snapshots};
+use wharf::reference::ImageRef;
+use wharf::runtime::PrecompileProgress;
+
+/// Build an image from a wharf.toml and a build context.
+#[derive(Debug, Args)]
+pub struct BuildCommand {
+    /// Name and optionally a tag (NAME[:TAG]); repeat for several.
+    #[arg(short = 't', long = "tag", value_name = "NAME[:TAG]")]
+    tags: Vec<ImageRef>,
+
+    /// The manifest (default: CONTEXT/wharf.toml).
+    #[arg(short = 'f', long = "file", value_name = "MANIFEST")]
+    file: Option<PathBuf>,
+
+    /// Print nothing but the image ID.
+    #[arg(short, long)]
+    quiet: bool,
+
+    /// The build context: the directory COPY sources are read from.
+    #[arg(value_name = "CONTEXT")]
+    context: PathBuf,
+}
+
+impl BuildCommand {
+    pub fn execute(self) -> Result<()> {
+        let store = super::open_store()?;
+        let source_date_epoch = match std::env::var("SOURCE_DATE_EPOCH") {
+            Ok(text) if !text.is_empty() => Some(
+                text.parse::<u64>()
+                    .ok()
+                    .filter(|secs| *secs <= 253_402_300_799)
+                    .with_context(|| {
+                        format!("SOURCE_DATE_EPOCH must be seconds since 1970, before the year 10000, not '{text}'")
+                    })?,
+            ),
+            _ => None,
+        };
+        let options = BuildOptions {
+            context: self.context,
+            manifest: self.file,
+            tags: self.tags,
+            source_date_epoch,
+        };
+        let quiet = self.quiet;
+        let runtime = super::runtime(&store)?;
+        let output = build_with_snapshots(
+            &store,
+            &options,
+            &mut |line| {
+                if !quiet {
+                    eprintln!("{line}");
+                }
+            },
+            Some(&runtime),
+        )?;
+        // Compile what the image runs now, so that its first run is fast.
+        let started = std::time::Instant::now();
+        let bar = CompileBar::new(quiet);
+        let report = runtime.precompile(&output.image, &bar)?;
+        bar.done();
+        if !quiet {
+            if !report.compiled.is_empty() {
+                eprintln!(
+                    "compiled {} ahead of time in {:.1}s",
+                    report.compiled.join(", "),
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            for (path, why) in &report.failed {
+                eprintln!("wharf: warning: {path} will not run: {why}");
+            }
+        }
+        if !quiet {
+            for tag in &output.tags {
+                eprintln!("Successfully tagged {tag}");
+            }
+        }
+        println!("{}", output.id);
+        Ok(())
+    }
+}
+
+/// A progress bar for compiling, shown on a terminal once compiling takes
+/// more than a moment.
+pub(crate) struct CompileBar {
+    bar: indicatif::ProgressBar,
+    /// Say, in one line, that compiling starts, where no bar can be drawn.
+    announce: bool,
+}
+
+impl CompileBar {
+    pub(crate) fn new(quiet: bool) -> Self {
+        let bar = if quiet {
+            indicatif::ProgressBar::hidden()
+        } else {
+            indicatif::ProgressBar::with_draw_target(
+                Some(0),
+                indicatif::ProgressDrawTarget::stderr(),
+            )
+        };
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} compiling ahead of time {pos}/{len} [{elapsed}] {msg}",
+            )
+            .expect("a valid template"),
+        );
+        let announce = !quiet && !std::io::IsTerminal::is_terminal(&std::io::stderr());
+        Self { bar, announce }
+    }
+
+    pub(crate) fn done(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+impl PrecompileProgress for CompileBar {
+    fn starting(&self, count: usize) {
+        self.bar.set_length(count as u64);
+        if count > 0 && self.announce {
+            eprintln!(
+                "compiling {count} program{} ahead of time (a large module takes a while)…",
+                if count == 1 { "" } else { "s" }
+            );
+        }
+        if count > 0 {
+            self.bar
+                .enable_steady_tick(std::time::Duration::from_millis(120));
+        }
+    }
+
+    fn finished(&self, guest_path: &str) {
+        self.bar.set_message(guest_path.to_owned());
+        self.bar.inc(1);
+    }
+}

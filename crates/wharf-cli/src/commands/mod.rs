@@ -1,0 +1,163 @@
+//! The `wharf` command line: parses flags and prints; the library decides.
+//! One module per subcommand, each a struct of flags with an `execute`.
+
+mod build;
+mod images;
+mod inspect;
+mod rmi;
+mod run;
+mod save;
+mod system;
+mod tag;
+mod transfer;
+
+use clap::{Parser, Subcommand};
+
+use crate::exit;
+use wharf::runtime::Runtime;
+use wharf::store::Store;
+
+/// The tokio runtime a command's async work (registry transfers, guests)
+/// runs on: one thread, the command's own.
+pub(crate) fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
+    Ok(runtime.block_on(future))
+}
+
+/// Shows what the library says through `tracing` on stderr, as `wharf:
+/// message`: what a user should know always, why wharf decided what it did
+/// with `--verbose`.
+fn diagnostics(verbose: bool) {
+    let level = if verbose {
+        tracing::Level::DEBUG
+    } else {
+        tracing::Level::INFO
+    };
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .with_target(false)
+        .with_level(false)
+        .with_ansi(false)
+        .event_format(Prefixed)
+        .finish();
+    let _ = tracing::subscriber::set_global_default(subscriber);
+}
+
+/// Formats an event as `wharf: message`, as wharf's own messages are.
+struct Prefixed;
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for Prefixed
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        write!(writer, "wharf: ")?;
+        ctx.field_format().format_fields(writer.by_ref(), event)?;
+        writeln!(writer)
+    }
+}
+
+/// Build, ship and run WebAssembly apps the way containers are built,
+/// shipped and run.
+#[derive(Debug, Parser)]
+#[command(name = "wharf", version, about, long_about = None, max_term_width = 100)]
+pub struct Cli {
+    /// Say what wharf decides and why (on stderr).
+    #[arg(long, global = true)]
+    verbose: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Build(build::BuildCommand),
+    Run(run::RunCommand),
+    Images(images::ImagesCommand),
+    Rmi(rmi::RmiCommand),
+    Tag(tag::TagCommand),
+    Inspect(inspect::InspectCommand),
+    System(system::SystemCommand),
+    Save(save::SaveCommand),
+    Load(save::LoadCommand),
+    Push(transfer::PushCommand),
+    Pull(transfer::PullCommand),
+    Login(transfer::LoginCommand),
+    Logout(transfer::LogoutCommand),
+}
+
+/// Runs the command line and returns the process exit status.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp
+                | clap::error::ErrorKind::DisplayVersion
+                | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => 0,
+                _ => exit::WHARF_ERROR,
+            };
+        }
+    };
+    diagnostics(cli.verbose);
+    // The TLS provider registries are reached through: the library leaves
+    // the choice to whoever embeds it.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let result = match cli.command {
+        Command::Run(command) => return command.execute(),
+        Command::Build(command) => command.execute(),
+        Command::Images(command) => command.execute(),
+        Command::Rmi(command) => command.execute(),
+        Command::Tag(command) => command.execute(),
+        Command::Inspect(command) => command.execute(),
+        Command::System(command) => command.execute(),
+        Command::Save(command) => command.execute(),
+        Command::Load(command) => command.execute(),
+        Command::Push(command) => command.execute(),
+        Command::Pull(command) => command.execute(),
+        Command::Login(command) => command.execute(),
+        Command::Logout(command) => command.execute(),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            report(&e);
+            exit::FAILURE
+        }
+    }
+}
+
+/// Prints an error and its causes, one line each: `wharf: error: …`.
+pub fn report(error: &anyhow::Error) {
+    eprintln!("wharf: error: {error}");
+    for cause in error.chain().skip(1) {
+        eprintln!("  caused by: {cause}");
+    }
+}
+
+fn open_store() -> anyhow::Result<Store> {
+    Store::open_default()
+}
+
+/// The runtime a command uses: no pool of sandboxes (it runs a guest or
+/// two), and with the `packed-tables` feature, modules kept mapped until
+/// the process exits so that their tables are read in place.
+fn runtime(store: &Store) -> anyhow::Result<Runtime> {
+    let builder = Runtime::builder().store(store).on_demand();
+    #[cfg(feature = "packed-tables")]
+    let builder = builder.pin_loaded_modules();
+    builder.build()
+}

@@ -1,0 +1,276 @@
+//! The module that implements `wharf push`, `wharf pull`, `wharf login`
+//! and `wharf logout`.
+
+use std::collections::HashMap;
+use std::io::{IsTerminal, Read};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use oci_spec::image::Digest;
+
+use wharf::digest;
+use wharf::reference::ImageRef;
+use wharf::registry::auth::{self, Credentials};
+use wharf::registry::{ArtifactSource, Registry, TransferProgress};
+use wharf::units::human_size;
+
+/// Upload an image to a registry: `wharf push REGISTRY/NAME[:TAG]`.
+#[derive(Debug, Args)]
+pub struct PushCommand {
+    /// Publish only the image's program, as a CNCF Wasm OCI artifact (what
+    /// wkg and other Wasm tools pull).
+    #[arg(long)]
+    artifact: bool,
+
+    /// Talk plain HTTP to this registry (loopback registries always are).
+    #[arg(long)]
+    insecure: bool,
+
+    /// The local image, named as it should be in the registry.
+    #[arg(value_name = "NAME[:TAG]")]
+    image: ImageRef,
+}
+
+impl PushCommand {
+    pub fn execute(self) -> Result<()> {
+        let store = super::open_store()?;
+        let name = self
+            .image
+            .tagged_name()
+            .context("push takes a name with a tag, not a digest")?;
+        let image = store
+            .resolve(&name)
+            .with_context(|| format!("tag the image first: wharf tag IMAGE {name}"))?;
+        let artifact = if self.artifact {
+            let program = super::runtime(&store)?.entrypoint_program(&image)?;
+            Some(ArtifactSource {
+                name: wharf::guest_path::file_name(&program.guest_path).to_owned(),
+                path: program.host_path,
+                digest: program.digest,
+                component: program.component,
+            })
+        } else {
+            None
+        };
+        let registry = Registry::new(&insecure_list(&self.image, self.insecure))?;
+        let progress = Arc::new(Bars::new("Pushed"));
+        let pushed = super::block_on(registry.push(
+            &store,
+            &image,
+            &self.image,
+            artifact.as_ref(),
+            progress.clone(),
+        ));
+        progress.clear();
+        let pushed = pushed??;
+        println!(
+            "{}: digest: {pushed}",
+            self.image.tag_or_default().unwrap_or("latest")
+        );
+        Ok(())
+    }
+}
+
+/// Download an image (or a Wasm artifact) from a registry, by tag or digest.
+#[derive(Debug, Args)]
+pub struct PullCommand {
+    /// Talk plain HTTP to this registry (loopback registries always are).
+    #[arg(long)]
+    insecure: bool,
+
+    /// REGISTRY/NAME[:TAG] or REGISTRY/NAME@sha256:…
+    #[arg(value_name = "REFERENCE")]
+    reference: ImageRef,
+}
+
+impl PullCommand {
+    pub fn execute(self) -> Result<()> {
+        let store = super::open_store()?;
+        let registry = Registry::new(&insecure_list(&self.reference, self.insecure))?;
+        let progress = Bars::new("Downloaded");
+        let pulled = super::block_on(registry.pull(&store, &self.reference, &progress));
+        progress.clear();
+        let pulled = pulled??;
+        let runtime = super::runtime(&store)?;
+        let bar = super::build::CompileBar::new(false);
+        let compiled = runtime.precompile(&pulled.image, &bar);
+        bar.done();
+        if let Err(e) = compiled {
+            eprintln!("wharf: warning: cannot compile the image's programs ahead of time: {e:#}");
+        }
+        match &pulled.name {
+            Some(name) => println!("Pulled {name} ({})", pulled.image.id),
+            None => println!("Pulled {}", pulled.image.id),
+        }
+        Ok(())
+    }
+}
+
+fn insecure_list(reference: &ImageRef, insecure: bool) -> Vec<String> {
+    let mut list = Registry::plain_http_for(reference);
+    if insecure {
+        list.push(wharf::registry::registry_of(reference));
+    }
+    list
+}
+
+/// Log in to a registry: save credentials for push and pull.
+#[derive(Debug, Args)]
+pub struct LoginCommand {
+    /// User name.
+    #[arg(short, long)]
+    username: String,
+
+    /// Password or token (prefer --password-stdin: command lines are visible
+    /// to other users).
+    #[arg(short, long, conflicts_with = "password_stdin")]
+    password: Option<String>,
+
+    /// Read the password or token from stdin.
+    #[arg(long)]
+    password_stdin: bool,
+
+    /// The registry (host[:port]).
+    #[arg(value_name = "REGISTRY", default_value = wharf::registry::DEFAULT_REGISTRY)]
+    registry: String,
+}
+
+impl LoginCommand {
+    pub fn execute(self) -> Result<()> {
+        let secret = match (self.password, self.password_stdin) {
+            (Some(password), _) => password,
+            (None, true) => {
+                let mut text = String::new();
+                std::io::stdin().read_to_string(&mut text)?;
+                text.trim_end_matches(['\n', '\r']).to_owned()
+            }
+            (None, false) => bail!("give the password with --password-stdin (or -p)"),
+        };
+        if secret.is_empty() {
+            bail!("the password is empty");
+        }
+        auth::save(
+            &self.registry,
+            &Credentials {
+                username: self.username,
+                secret,
+            },
+        )?;
+        println!(
+            "Credentials for {} saved in {}",
+            self.registry,
+            auth::wharf_auth_file()?.display()
+        );
+        Ok(())
+    }
+}
+
+/// Log out of a registry: forget its saved credentials.
+#[derive(Debug, Args)]
+pub struct LogoutCommand {
+    /// The registry (host[:port]).
+    #[arg(value_name = "REGISTRY", default_value = wharf::registry::DEFAULT_REGISTRY)]
+    registry: String,
+}
+
+impl LogoutCommand {
+    pub fn execute(self) -> Result<()> {
+        if auth::remove(&self.registry)? {
+            println!("Removing login credentials for {}", self.registry);
+        } else {
+            println!("Not logged in to {}", self.registry);
+        }
+        Ok(())
+    }
+}
+
+/// Progress bars with sizes on a terminal; a line per blob otherwise.
+struct Bars {
+    verb: &'static str,
+    multi: MultiProgress,
+    bars: Mutex<HashMap<String, ProgressBar>>,
+    terminal: bool,
+}
+
+impl Bars {
+    fn new(verb: &'static str) -> Self {
+        let terminal = std::io::stderr().is_terminal();
+        let target = if terminal {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        };
+        Self {
+            verb,
+            multi: MultiProgress::with_draw_target(target),
+            bars: Mutex::new(HashMap::new()),
+            terminal,
+        }
+    }
+
+    fn clear(&self) {
+        for bar in self.bars.lock().expect("bars").values() {
+            bar.finish_and_clear();
+        }
+    }
+
+    fn line(&self, text: String) {
+        if self.terminal {
+            let _ = self.multi.println(text);
+        } else {
+            eprintln!("{text}");
+        }
+    }
+}
+
+impl TransferProgress for Bars {
+    fn started(&self, digest: &Digest, size: u64) {
+        let bar = self.multi.add(ProgressBar::new(size));
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{prefix}: {bar:30} {bytes}/{total_bytes} {bytes_per_sec}",
+            )
+            .expect("a valid template"),
+        );
+        bar.set_prefix(digest::short(digest).to_owned());
+        self.bars
+            .lock()
+            .expect("bars")
+            .insert(digest.to_string(), bar);
+    }
+
+    fn advanced(&self, digest: &Digest, bytes: u64) {
+        if let Some(bar) = self.bars.lock().expect("bars").get(&digest.to_string()) {
+            bar.inc(bytes);
+        }
+    }
+
+    fn finished(&self, digest: &Digest) {
+        let size = self
+            .bars
+            .lock()
+            .expect("bars")
+            .remove(&digest.to_string())
+            .map(|bar| {
+                bar.finish_and_clear();
+                bar.length().unwrap_or(0)
+            })
+            .unwrap_or(0);
+        self.line(format!(
+            "{}: {} ({})",
+            digest::short(digest),
+            self.verb,
+            human_size(size)
+        ));
+    }
+
+    fn skipped(&self, digest: &Digest, size: u64) {
+        self.line(format!(
+            "{}: already exists ({})",
+            digest::short(digest),
+            human_size(size)
+        ));
+    }
+}

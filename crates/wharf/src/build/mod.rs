@@ -1,0 +1,547 @@
+//! Builds images: a manifest and its build context in, a content-addressed
+//! OCI image in the store out.
+//!
+//! The build reads the base image, turns every `[[copy]]` into one layer
+//! (plus one that creates `workdir` when nothing else does), writes the
+//! config and manifest, and only then, under the store lock, moves the
+//! blobs into place, unpacks the new file tree and sets the tags. The same
+//! context gives the same image ID on every machine: layers are
+//! deterministic and the config carries no build time unless
+//! `SOURCE_DATE_EPOCH` asks for one.
+
+mod context;
+pub mod provided;
+pub mod python;
+pub mod snapshot;
+
+use std::collections::HashMap;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use cap_std::fs::Dir;
+use oci_spec::image::{
+    Arch, Descriptor, Digest, History, HistoryBuilder, ImageConfiguration, ImageManifest,
+    ImageManifestBuilder, MediaType, Os,
+};
+
+pub use context::{BuildContext, clean_relative};
+pub use snapshot::{Snapshot, Snapshotter};
+
+use crate::guest_path;
+use crate::image::{self, Image, LIMITS_LABEL, RunConfig};
+use crate::launch::LAUNCH_LABEL;
+use crate::layer::{DEFAULT_MTIME, LayerContents, LayerEntry, WrittenLayer};
+use crate::manifest::{Base, CopyInstruction, Limits, Manifest};
+use crate::reference::ImageRef;
+use crate::store::Store;
+
+/// The manifest file a context holds unless `-f` names another.
+pub const MANIFEST_FILE: &str = "wharf.toml";
+
+/// What to build.
+#[derive(Clone, Debug, Default)]
+pub struct BuildOptions {
+    /// The build context directory.
+    pub context: PathBuf,
+    /// The manifest; `CONTEXT/wharf.toml` when `None`.
+    pub manifest: Option<PathBuf>,
+    /// Tags to give the image.
+    pub tags: Vec<ImageRef>,
+    /// Seconds since the epoch to stamp on files and the config, for
+    /// reproducible builds that still carry a date (`SOURCE_DATE_EPOCH`).
+    pub source_date_epoch: Option<u64>,
+}
+
+/// A finished build.
+#[derive(Clone, Debug)]
+pub struct BuildOutput {
+    /// The image ID (manifest digest).
+    pub id: Digest,
+    /// The tags set, as `repository:tag`.
+    pub tags: Vec<String>,
+    /// The image, as stored.
+    pub image: Image,
+}
+
+/// Says how a build goes, a line at a time: `[step/steps] what`, and what
+/// a step's program wrote.
+struct Steps<'a> {
+    progress: &'a mut dyn FnMut(&str),
+    step: usize,
+    steps: usize,
+}
+
+impl Steps<'_> {
+    /// Starts the next step.
+    fn say(&mut self, text: String) {
+        self.step += 1;
+        (self.progress)(&format!("[{}/{}] {text}", self.step, self.steps));
+    }
+
+    /// A line the current step's program wrote.
+    fn echo(&mut self, line: &str) {
+        (self.progress)(line);
+    }
+}
+
+/// Builds an image and stores it; `progress` hears a line per step. A
+/// manifest with `[snapshot]` needs [`build_with_snapshots`].
+pub fn build(
+    store: &Store,
+    options: &BuildOptions,
+    progress: &mut dyn FnMut(&str),
+) -> Result<BuildOutput> {
+    build_with_snapshots(store, options, progress, None)
+}
+
+/// [`build`], with the runtime that takes `[snapshot]`s.
+pub fn build_with_snapshots(
+    store: &Store,
+    options: &BuildOptions,
+    progress: &mut dyn FnMut(&str),
+    snapshotter: Option<&dyn Snapshotter>,
+) -> Result<BuildOutput> {
+    let manifest_path = options
+        .manifest
+        .clone()
+        .unwrap_or_else(|| options.context.join(MANIFEST_FILE));
+    let manifest = Manifest::load(&manifest_path)?;
+    let context = BuildContext::open(&options.context)?;
+    let steps = 1
+        + usize::from(manifest.python_requirements.is_some())
+        + manifest.copies.len()
+        + usize::from(manifest.snapshot.is_some())
+        + 1;
+    let mut steps = Steps {
+        progress,
+        step: 0,
+        steps,
+    };
+
+    let base = match &manifest.base {
+        Base::Scratch => {
+            steps.say("FROM scratch".into());
+            None
+        }
+        Base::Image(reference) => {
+            let image = store.resolve(&reference.to_string()).with_context(|| {
+                format!(
+                    "base image {reference} is not in the local store ({}); build or pull it first",
+                    store.root().display()
+                )
+            })?;
+            image.check_platform()?;
+            steps.say(format!(
+                "FROM {reference} ({})",
+                crate::digest::short(&image.id)
+            ));
+            Some(image)
+        }
+    };
+    let base_config = base
+        .as_ref()
+        .map(|b| b.run_config())
+        .unwrap_or_else(|| RunConfig::from_oci(None));
+    let base_tree = match &base {
+        Some(image) => {
+            let rootfs = store.open_rootfs(image)?;
+            Some((
+                Dir::open_ambient_dir(rootfs.tree(), cap_std::ambient_authority())?,
+                rootfs,
+            ))
+        }
+        None => None,
+    };
+
+    let workdir = match &manifest.workdir {
+        Some(w) => guest_path::resolve(&base_config.workdir, w),
+        None => base_config.workdir.clone(),
+    };
+
+    let mtime = options.source_date_epoch.unwrap_or(DEFAULT_MTIME);
+    let mut layers: Vec<(LayerContents, String)> = Vec::new();
+    // Dependencies first, as a Dockerfile installs them before the app.
+    let python = python::install(&manifest, &context, &base_config)?;
+    if let Some(installed) = &python {
+        steps.say(installed.description.clone());
+        layers.push((installed.layer.clone(), installed.description.clone()));
+    }
+    for copy in &manifest.copies {
+        let layer = copy_layer(
+            &manifest,
+            &context,
+            copy,
+            &workdir,
+            &ImageSoFar {
+                base: base_tree.as_ref().map(|(dir, _)| dir),
+                layers: &layers,
+            },
+        )?;
+        let sources: Vec<&str> = copy.sources.iter().map(|s| s.get_ref().as_str()).collect();
+        let description = format!("COPY {} {}", sources.join(" "), copy.dest.get_ref());
+        steps.say(description.clone());
+        if !layer.is_empty() {
+            layers.push((layer, description));
+        }
+    }
+    let so_far = ImageSoFar {
+        base: base_tree.as_ref().map(|(dir, _)| dir),
+        layers: &layers,
+    };
+    if workdir != "/" && !so_far.is_dir(guest_path::relative(&workdir)) {
+        let mut layer = LayerContents::new();
+        layer.add_dir(guest_path::relative(&workdir));
+        layers.push((layer, format!("WORKDIR {workdir}")));
+    }
+    drop(base_tree);
+
+    // Write the layers into the staging area; nothing is visible yet.
+    let mut written: Vec<(tempfile::NamedTempFile, WrittenLayer, String)> = Vec::new();
+    for (layer, description) in layers {
+        let temp = store.temp_file()?;
+        let (out, result) = layer
+            .write(BufWriter::new(temp.as_file()), mtime)
+            .with_context(|| format!("cannot write the layer for {description}"))?;
+        out.into_inner().map_err(|e| e.into_error())?.flush()?;
+        written.push((temp, result, description));
+    }
+    drop(python);
+
+    let config = image_config(
+        &manifest,
+        &base,
+        &base_config,
+        &workdir,
+        &written,
+        options.source_date_epoch,
+    )?;
+    let mut layer_descriptors: Vec<Descriptor> = base
+        .as_ref()
+        .map(|b| b.layers().to_vec())
+        .unwrap_or_default();
+    layer_descriptors.extend(written.iter().map(|(_, layer, _)| {
+        image::descriptor(MediaType::ImageLayerGzip, layer.digest.clone(), layer.size)
+    }));
+    let config_bytes = image::canonical_json(&config)?;
+    let oci_manifest = ImageManifestBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageManifest)
+        .config(image::descriptor(
+            MediaType::ImageConfig,
+            crate::digest::sha256(&config_bytes),
+            config_bytes.len() as u64,
+        ))
+        .layers(layer_descriptors)
+        .build()?;
+    let staged = Staged {
+        config,
+        manifest: oci_manifest,
+        layers: written
+            .into_iter()
+            .map(|(temp, layer, _)| (temp, layer))
+            .collect(),
+    };
+
+    let Some(preload) = &manifest.snapshot else {
+        steps.say("writing image".into());
+        return commit(store, staged, &options.tags, None);
+    };
+    let snapshotter = snapshotter.context(
+        "`[snapshot]` needs wharf's runtime, which this build of the wharf library leaves out",
+    )?;
+    // The image as it is before the snapshot: stored, unpacked and pinned
+    // (never tagged) so that the program can run in it.
+    let (before, pin) = commit_pinned(store, staged)?;
+    let cached = snapshot::cached(store, &before, preload.get_ref())?;
+    steps.say(format!(
+        "SNAPSHOT preload {}{}",
+        preload.get_ref().join(", "),
+        if cached.is_some() { " (cached)" } else { "" }
+    ));
+    let snapshot = match cached {
+        Some(layer) => layer,
+        None => match snapshot::take(store, &before, preload.get_ref(), snapshotter, mtime) {
+            Ok((layer, output)) => {
+                // What the program wrote while it preloaded, as Docker
+                // shows what a RUN step writes.
+                for line in output.lines() {
+                    steps.echo(line);
+                }
+                layer
+            }
+            Err(e) => {
+                // Nothing of a failed build stays: the image the snapshot
+                // was to be taken from goes with the next collection, now.
+                drop(pin);
+                if let Ok(writer) = store.write() {
+                    let _ = writer.collect_garbage();
+                }
+                return Err(manifest
+                    .error_at(preload.span(), format!("cannot take the snapshot: {e:#}"))
+                    .into());
+            }
+        },
+    };
+    let created = options.source_date_epoch.map(|secs| {
+        humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs)).to_string()
+    });
+    let (config, oci_manifest) =
+        snapshot::derive(&before, &snapshot.layer, &snapshot.record, created)?;
+    steps.say("writing image".into());
+    commit(
+        store,
+        Staged {
+            config,
+            manifest: oci_manifest,
+            layers: snapshot
+                .staged
+                .into_iter()
+                .map(|temp| (temp, snapshot.layer.clone()))
+                .collect(),
+        },
+        &options.tags,
+        Some(pin),
+    )
+}
+
+/// An image ready to be stored: its config, its manifest, and the layer
+/// files (in the store's staging area) that are new with it.
+struct Staged {
+    config: ImageConfiguration,
+    manifest: ImageManifest,
+    layers: Vec<(tempfile::NamedTempFile, WrittenLayer)>,
+}
+
+impl Staged {
+    /// Moves the blobs into the store; returns the image.
+    fn store(self, writer: &crate::store::StoreWriter<'_>) -> Result<Image> {
+        for (temp, layer) in self.layers {
+            writer.put_blob_file(temp, &layer.digest)?;
+        }
+        writer.put_blob(&image::canonical_json(&self.config)?)?;
+        let manifest_bytes = image::canonical_json(&self.manifest)?;
+        let id = writer.put_blob(&manifest_bytes)?;
+        let image = Image {
+            id,
+            manifest_size: manifest_bytes.len() as u64,
+            manifest: self.manifest,
+            config: self.config,
+        };
+        writer.ensure_complete(&image)?;
+        writer.unpack(&image)?;
+        Ok(image)
+    }
+}
+
+/// Stores an image that is only a step of the build: pinned, untagged.
+fn commit_pinned(store: &Store, staged: Staged) -> Result<(Image, crate::store::Pin)> {
+    let writer = store.write()?;
+    let image = staged.store(&writer)?;
+    let pin = writer.pin(&image.id)?;
+    Ok((image, pin))
+}
+
+/// Stores the finished image, tags it (or keeps it untagged), releases
+/// `pin` and collects what no image needs any more.
+fn commit(
+    store: &Store,
+    staged: Staged,
+    tags: &[ImageRef],
+    pin: Option<crate::store::Pin>,
+) -> Result<BuildOutput> {
+    let writer = store.write()?;
+    let image = staged.store(&writer)?;
+    let id = image.id.clone();
+    let descriptor = image::descriptor(MediaType::ImageManifest, id.clone(), image.manifest_size);
+    let mut names = Vec::new();
+    if tags.is_empty() {
+        writer.keep_untagged(&descriptor)?;
+    }
+    for tag in tags {
+        let name = tag
+            .tagged_name()
+            .with_context(|| format!("cannot tag with a digest reference: {tag}"))?;
+        writer.tag(&name, &descriptor)?;
+        names.push(name);
+    }
+    drop(pin);
+    writer.collect_garbage()?;
+    snapshot::forget_collected(store);
+    Ok(BuildOutput {
+        id,
+        tags: names,
+        image,
+    })
+}
+
+/// The file tree of the image being built, for questions COPY asks about it.
+struct ImageSoFar<'a> {
+    base: Option<&'a Dir>,
+    layers: &'a [(LayerContents, String)],
+}
+
+impl ImageSoFar<'_> {
+    /// Whether `path` (relative to `/`) is a directory in the image so far.
+    fn is_dir(&self, path: &str) -> bool {
+        if path.is_empty() {
+            return true;
+        }
+        for (layer, _) in self.layers.iter().rev() {
+            match layer.get(path) {
+                Some(LayerEntry::Dir) => return true,
+                Some(_) => return false,
+                None => {}
+            }
+        }
+        self.base
+            .and_then(|dir| dir.metadata(path).ok())
+            .is_some_and(|meta| meta.is_dir())
+    }
+}
+
+/// Turns one `[[copy]]` into a layer, following Docker's COPY rules: a
+/// directory source copies its contents; the destination is a directory
+/// when it ends in `/` or `.`, names an existing directory, or there are
+/// several sources.
+fn copy_layer(
+    manifest: &Manifest,
+    context: &BuildContext,
+    copy: &CopyInstruction,
+    workdir: &str,
+    so_far: &ImageSoFar<'_>,
+) -> Result<LayerContents> {
+    let mut sources = Vec::new();
+    for source in &copy.sources {
+        let resolved = context
+            .resolve(source.get_ref())
+            .map_err(|e| manifest.error_at(source.span(), e.0))?;
+        sources.extend(resolved);
+    }
+    let dest_text = copy.dest.get_ref();
+    let dest = guest_path::resolve(workdir, dest_text);
+    let dest_rel = guest_path::relative(&dest).to_owned();
+    let into_directory = dest_text.ends_with('/')
+        || dest_text == "."
+        || dest_text.ends_with("/.")
+        || sources.len() > 1
+        || so_far.is_dir(&dest_rel);
+    if sources.len() > 1 && !into_directory {
+        return Err(manifest
+            .error_at(
+                copy.dest.span(),
+                "with several sources, `dest` must be a directory ending in '/'",
+            )
+            .into());
+    }
+    let mut layer = LayerContents::new();
+    for source in &sources {
+        let target = match source.kind {
+            context::SourceKind::Dir => dest_rel.clone(),
+            context::SourceKind::File(_) if into_directory => {
+                let name = &source.name;
+                if dest_rel.is_empty() {
+                    name.to_owned()
+                } else {
+                    format!("{dest_rel}/{name}")
+                }
+            }
+            context::SourceKind::File(_) => {
+                if dest_rel.is_empty() {
+                    return Err(manifest
+                        .error_at(
+                            copy.dest.span(),
+                            "cannot copy a file over the image root '/'",
+                        )
+                        .into());
+                }
+                dest_rel.clone()
+            }
+        };
+        context.add_to_layer(source, &target, &mut layer)?;
+    }
+    Ok(layer)
+}
+
+/// The new image's configuration: the base's, with the manifest's changes.
+fn image_config(
+    manifest: &Manifest,
+    base: &Option<Image>,
+    base_config: &RunConfig,
+    workdir: &str,
+    layers: &[(tempfile::NamedTempFile, WrittenLayer, String)],
+    source_date_epoch: Option<u64>,
+) -> Result<ImageConfiguration> {
+    let mut config = base.as_ref().map(|b| b.config.clone()).unwrap_or_default();
+    config.set_architecture(Arch::Wasm);
+    config.set_os(Os::from(image::OS));
+    let created = source_date_epoch.map(|secs| {
+        humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs)).to_string()
+    });
+    config.set_created(created.clone());
+
+    let mut env = base_config.env.clone();
+    for (key, value) in &manifest.env {
+        match env.iter_mut().find(|(k, _)| k == key) {
+            Some(entry) => entry.1 = value.clone(),
+            None => env.push((key.clone(), value.clone())),
+        }
+    }
+
+    // Docker's rule: a new ENTRYPOINT drops the inherited CMD.
+    let entrypoint = manifest
+        .entrypoint
+        .clone()
+        .unwrap_or_else(|| base_config.entrypoint.clone());
+    let cmd = match (&manifest.cmd, &manifest.entrypoint) {
+        (Some(cmd), _) => cmd.clone(),
+        (None, Some(_)) => Vec::new(),
+        (None, None) => base_config.cmd.clone(),
+    };
+
+    let mut labels: HashMap<String, String> = base_config.labels.clone().into_iter().collect();
+    labels.extend(manifest.labels.clone());
+    let inherited = base_config.limits()?;
+    let limits = Limits {
+        memory: manifest.limits.memory.or(inherited.memory),
+        timeout: manifest.limits.timeout.or(inherited.timeout),
+        fuel: manifest.limits.fuel.or(inherited.fuel),
+    };
+    if limits != Limits::default() {
+        labels.insert(LIMITS_LABEL.to_owned(), serde_json::to_string(&limits)?);
+    }
+    // A new `[launch]` replaces the base's, as a new ENTRYPOINT does.
+    if let Some(launch) = &manifest.launch {
+        labels.insert(LAUNCH_LABEL.to_owned(), serde_json::to_string(launch)?);
+    }
+
+    let mut exec = config.config().clone().unwrap_or_default();
+    exec.set_env(Some(env.iter().map(|(k, v)| format!("{k}={v}")).collect()));
+    exec.set_entrypoint((!entrypoint.is_empty()).then_some(entrypoint));
+    exec.set_cmd((!cmd.is_empty()).then_some(cmd));
+    exec.set_working_dir(Some(workdir.to_owned()));
+    exec.set_labels((!labels.is_empty()).then_some(labels));
+    config.set_config(Some(exec));
+
+    let mut diff_ids = config.rootfs().diff_ids().clone();
+    let mut history: Vec<History> = config.history().clone().unwrap_or_default();
+    for (_, layer, description) in layers {
+        diff_ids.push(layer.diff_id.to_string());
+        let mut entry = HistoryBuilder::default()
+            .created_by(description.clone())
+            .comment("wharf build");
+        if let Some(created) = &created {
+            entry = entry.created(created.clone());
+        }
+        history.push(entry.build()?);
+    }
+    config.rootfs_mut().set_diff_ids(diff_ids);
+    config.set_history(Some(history));
+    Ok(config)
+}
+
+/// The manifest path a build of `context` reads by default.
+pub fn default_manifest(context: &Path) -> PathBuf {
+    context.join(MANIFEST_FILE)
+}

@@ -1,0 +1,30 @@
+#![doc = include_str!("../README.md")]
+//!
+//! # The pieces
+//!
+//! In the order an image flows through them:
+//!
+//! - [`manifest`]: parses `wharf.toml`, the Dockerfile of wharf;
+//! - [`build`]: turns a manifest and its build context into an OCI image;
+//! - [`store`]: the local image store (an OCI image layout on disk);
+//! - [`registry`]: pushes images to and pulls them from OCI registries;
+//! - [`archive`]: saves images to and loads them from OCI archives;
+//! - [`runtime`]: runs images, modules and components, each call in a fresh
+//!   sandbox.
+
+pub mod archive;
+pub mod build;
+pub mod digest;
+pub mod guest_path;
+pub mod ignore;
+pub mod image;
+pub mod launch;
+pub mod layer;
+pub mod manifest;
+pub mod reference;
+#[cfg(feature = "registry")]
+pub mod registry;
+#[cfg(feature = "runtime")]
+pub mod runtime;
+pub mod store;
+pub mod units;

@@ -1,0 +1,583 @@
+//! Executing a prepared call: a fresh store and instance for the guest,
+//! its limits set, its start sequence run, and how it ended read back.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow};
+use wasmtime::component::ResourceTable;
+use wasmtime::{Engine, InstancePre, Store as WasmStore, UpdateDeadline};
+use wasmtime_wasi::p2::bindings::CommandPre;
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
+
+use super::app::App;
+use super::call::{CancelHandle, Exit, Outcome, Output, Stdin, Usage};
+use super::env::EnvVar;
+use super::filesystem::GuestFs;
+use super::limits::{EffectiveLimits, GuestLimiter, LimitHit, MemoryLimitExceeded};
+use super::link::{Program, Start};
+use super::state::{ComponentState, ModuleState, Stop, Stopped};
+use super::stdio::{self, Sink};
+
+/// A call's stdio, as its [`super::Call`] asked.
+pub(super) struct Stdio {
+    pub(super) stdin: Stdin,
+    pub(super) stdout: Output,
+    pub(super) stderr: Output,
+}
+
+/// A call, ready to start: its program compiled and linked, its
+/// filesystem, arguments, environment and limits decided.
+pub struct PreparedCall {
+    pub(super) app: App,
+    pub(super) engine: Engine,
+    pub(super) program: Program,
+    pub(super) argv: Vec<String>,
+    pub(super) env: Vec<EnvVar>,
+    pub(super) fs: GuestFs,
+    pub(super) workdir: String,
+    pub(super) limits: EffectiveLimits,
+    /// Taken when the call runs; behind a lock so that a call (whose
+    /// writers need only be `Send`) can be awaited from any task.
+    pub(super) stdio: std::sync::Mutex<Option<Stdio>>,
+    pub(super) cancel: Option<CancelHandle>,
+    pub(super) tmp: Option<tempfile::TempDir>,
+    /// Behind a lock for the same reason as `stdio`.
+    pub(super) phases: std::sync::Mutex<Phases>,
+    /// Whether the process exits once the call ends.
+    pub(super) exiting: bool,
+}
+
+impl PreparedCall {
+    /// The limits in force for this call: the call's over the image's
+    /// over wharf's defaults.
+    pub fn limits(&self) -> &EffectiveLimits {
+        &self.limits
+    }
+
+    /// The argument vector the guest will see.
+    pub fn argv(&self) -> &[String] {
+        &self.argv
+    }
+
+    /// Things the caller should tell the user about this call's
+    /// filesystem (a mount that shadows part of the image…).
+    pub fn warnings(&self) -> &[String] {
+        self.fs.warnings()
+    }
+
+    /// The host directory that is the guest's `/tmp` (none when the call
+    /// asked for no `/tmp`), removed when the call ends; for a caller that
+    /// ends the process itself ([`super::TimeoutBy::Caller`]) to remove
+    /// first.
+    pub fn scratch_dir(&self) -> Option<&Path> {
+        self.tmp.as_ref().map(|t| t.path())
+    }
+
+    /// Says that the process exits once the call ends, as the `wharf`
+    /// command does: the guest's instance and memory are then left to the
+    /// operating system rather than taken apart page by page, which for a
+    /// large snapshot is a good part of a short run. A process that goes on
+    /// (a server calling plugins) must not say so: it would keep every
+    /// call's memory.
+    pub fn exiting(mut self) -> Self {
+        self.exiting = true;
+        self
+    }
+
+    /// Runs the call to completion, blocking the calling thread: from a
+    /// plain thread, or from a task of a multi-threaded tokio runtime
+    /// (through `block_in_place`). A current-thread tokio runtime cannot be
+    /// blocked: use [`PreparedCall::run_async`] there.
+    ///
+    /// # Errors
+    ///
+    /// When the guest cannot be started (see [`App::call`]); how it ended
+    /// is the `Ok` outcome.
+    pub fn run(self) -> Result<Outcome> {
+        use tokio::runtime::{Handle, RuntimeFlavor};
+        match Handle::try_current() {
+            Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(|| handle.block_on(self.run_async()))
+            }
+            Ok(_) => Err(anyhow!(
+                "a call cannot block a current-thread tokio runtime: use App::call_async (or PreparedCall::run_async) there"
+            )),
+            Err(_) => wasmtime_wasi::runtime::in_tokio(self.run_async()),
+        }
+    }
+
+    /// Runs the call to completion. The guest runs on a stack wasmtime
+    /// allocates for it (its Wasm stack and room for host calls, whatever
+    /// the task's thread has), and waits for stdin, sleeps and a pool slot
+    /// without blocking the thread. Needs a tokio runtime with its time
+    /// driver when the call has a deadline.
+    ///
+    /// # Errors
+    ///
+    /// As [`PreparedCall::run`].
+    pub async fn run_async(mut self) -> Result<Outcome> {
+        self.mark("prepare");
+        let _slot = self.app.runtime().sandbox_slot().await?;
+        let started = Instant::now();
+        let stdio = self
+            .stdio
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .expect("a call runs once");
+        let deadline = self.limits.timeout.filter(|_| self.app.interruptible());
+        let (exit, usage, stdout, stderr) = match self.program.clone() {
+            Program::Module(pre, start) => {
+                let mut builder = self.wasi()?;
+                let (stdout, stderr) =
+                    stdio::wire(&mut builder, stdio.stdin, stdio.stdout, stdio.stderr);
+                let mut state = ModuleState::new(builder.build_p1(), self.limits.memory);
+                state.stop = Stop {
+                    deadline: deadline.map(|limit| (started + limit, limit)),
+                    cancel: self.cancel.clone(),
+                };
+                let mut store = WasmStore::new(&self.engine, state);
+                store.limiter(|state| &mut state.limiter);
+                self.limit(&mut store)?;
+                let exit = self
+                    .race(deadline, self.run_module(&mut store, &pre, &start))
+                    .await?;
+                let usage = self.usage(&store, store.data().limiter.peak(), started);
+                self.dispose(store);
+                (exit, usage, stdout, stderr)
+            }
+            Program::Component(pre) => {
+                let mut builder = self.wasi()?;
+                let (stdout, stderr) =
+                    stdio::wire(&mut builder, stdio.stdin, stdio.stdout, stdio.stderr);
+                let state = ComponentState {
+                    ctx: builder.build(),
+                    table: ResourceTable::new(),
+                    limiter: GuestLimiter::new(self.limits.memory),
+                };
+                let mut store = WasmStore::new(&self.engine, state);
+                store.limiter(|state| &mut state.limiter);
+                self.limit(&mut store)?;
+                let exit = self
+                    .race(deadline, self.run_component(&mut store, &pre))
+                    .await?;
+                let usage = self.usage(&store, store.data().limiter.peak(), started);
+                self.dispose(store);
+                (exit, usage, stdout, stderr)
+            }
+        };
+        self.mark("guest");
+        self.phases
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .report();
+        Ok(Outcome {
+            exit,
+            stdout: stdout.as_ref().map(Sink::take).unwrap_or_default(),
+            stderr: stderr.as_ref().map(Sink::take).unwrap_or_default(),
+            usage,
+        })
+    }
+
+    /// Runs `guest` until it ends, its deadline passes or its cancel handle
+    /// is cancelled, whichever comes first. A guest that computes reaches
+    /// an epoch check every tick and yields there, which lets the other two
+    /// be noticed; one waiting in a host call is dropped where it waits.
+    async fn race(
+        &self,
+        timeout: Option<Duration>,
+        guest: impl Future<Output = Result<Exit>>,
+    ) -> Result<Exit> {
+        let cancelled = async {
+            match &self.cancel {
+                Some(cancel) => cancel.cancelled().await,
+                None => std::future::pending().await,
+            }
+        };
+        let expired = async {
+            match timeout {
+                Some(limit) => tokio::time::sleep(limit).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            () = cancelled => Ok(Exit::Cancelled),
+            () = expired => Ok(Exit::Limit(LimitHit::Timeout {
+                limit: timeout.unwrap_or_default(),
+            })),
+            exit = guest => exit,
+        }
+    }
+
+    /// Ends the phase called `name` of the call's timing.
+    fn mark(&self, name: &'static str) {
+        self.phases
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .mark(name);
+    }
+
+    fn usage<T>(&self, store: &WasmStore<T>, peak_memory: u64, started: Instant) -> Usage {
+        Usage {
+            fuel: self
+                .fuel_budget()
+                .map(|budget| budget.saturating_sub(store.get_fuel().unwrap_or(budget))),
+            peak_memory,
+            wall_time: started.elapsed(),
+        }
+    }
+
+    /// The fuel the store starts with: the call's budget, or all there is
+    /// when the app counts fuel and the call set none.
+    fn fuel_budget(&self) -> Option<u64> {
+        self.app
+            .metered()
+            .then(|| self.limits.fuel.unwrap_or(u64::MAX))
+    }
+
+    fn wasi(&self) -> Result<WasiCtxBuilder> {
+        wasi_context(&self.argv, &self.env, &self.fs, &self.workdir)
+    }
+
+    /// Sets a store's limits beyond memory: fuel through the budget, and
+    /// on an interruptible engine, an epoch deadline at every tick, where
+    /// the guest yields so that its deadline and cancellation are seen.
+    fn limit<T>(&self, store: &mut WasmStore<T>) -> Result<()> {
+        if self.app.checks().interrupt {
+            store.set_epoch_deadline(1);
+            store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
+        }
+        if let Some(fuel) = self.fuel_budget() {
+            store
+                .set_fuel(fuel)
+                .map_err(|e| anyhow!("cannot set the guest's fuel: {e:#}"))?;
+        }
+        Ok(())
+    }
+
+    /// Drops a guest's store, or leaves it to the operating system when
+    /// the process exits after the call (see [`PreparedCall::exiting`]).
+    fn dispose<T>(&self, store: WasmStore<T>) {
+        if self.exiting {
+            std::mem::forget(store);
+        }
+    }
+
+    fn not_runnable(&self, reason: String) -> super::RunError {
+        super::RunError::NotRunnable {
+            what: self.argv[0].clone(),
+            reason,
+        }
+    }
+
+    /// Instantiates a core module in `store` and starts it.
+    async fn run_module(
+        &self,
+        store: &mut WasmStore<ModuleState>,
+        pre: &InstancePre<ModuleState>,
+        start: &Start,
+    ) -> Result<Exit> {
+        let limits = self.limits;
+        let not_runnable = |reason: String| self.not_runnable(reason);
+        let instance = match pre.instantiate_async(&mut *store).await {
+            Ok(instance) => instance,
+            Err(e) => return instantiation_failure(e, &limits, not_runnable),
+        };
+        self.mark("instantiate");
+        // `link` checked every export's type: these lookups hold.
+        let func = |store: &mut WasmStore<ModuleState>, name: &str| {
+            instance
+                .get_func(&mut *store, name)
+                .ok_or_else(|| not_runnable(format!("it has no `{name}` export")))
+        };
+        #[cfg(feature = "large-folios")]
+        advise_memory_image(&mut *store, &instance);
+        let init: &[String] = match start {
+            Start::Command => &[],
+            Start::Request { init, .. } | Start::Reactor { init, .. } => init,
+        };
+        for name in init {
+            let init = func(&mut *store, name)?
+                .typed::<(), ()>(&*store)
+                .map_err(|e| anyhow!("{e:#}"))?;
+            if let Err(e) = init.call_async(&mut *store, ()).await {
+                return Ok(outcome(Err(e), &limits));
+            }
+        }
+        match start {
+            Start::Command => {
+                let start = func(&mut *store, "_start")?
+                    .typed::<(), ()>(&*store)
+                    .map_err(|e| anyhow!("{e:#}"))?;
+                Ok(outcome(start.call_async(&mut *store, ()).await, &limits))
+            }
+            Start::Request {
+                alloc,
+                call,
+                define,
+                request,
+                ..
+            } => {
+                if let Some(define) = define {
+                    match call_with_request(&mut *store, &instance, alloc, call, define.as_bytes())
+                        .await
+                    {
+                        Ok(0) => {}
+                        Ok(status) => return Ok(Exit::Code(status)),
+                        Err(e) => return Ok(outcome(Err(e), &limits)),
+                    }
+                }
+                let env: serde_json::Map<String, serde_json::Value> = self
+                    .env
+                    .iter()
+                    .map(|(k, v)| (k.clone(), serde_json::Value::from(v.as_str())))
+                    .collect();
+                let request = crate::launch::render(
+                    request,
+                    &[
+                        ("argv", serde_json::json!(self.argv)),
+                        ("env", serde_json::Value::Object(env)),
+                    ],
+                );
+                match call_with_request(&mut *store, &instance, alloc, call, request.as_bytes())
+                    .await
+                {
+                    Ok(status) => Ok(Exit::Code(status)),
+                    Err(e) => Ok(outcome(Err(e), &limits)),
+                }
+            }
+            Start::Reactor {
+                entry,
+                returns_status,
+                ..
+            } => {
+                let entry = func(&mut *store, entry)?;
+                if *returns_status {
+                    let entry = entry
+                        .typed::<(), i32>(&*store)
+                        .map_err(|e| anyhow!("{e:#}"))?;
+                    match entry.call_async(&mut *store, ()).await {
+                        Ok(status) => Ok(Exit::Code(status)),
+                        Err(e) => Ok(outcome(Err(e), &limits)),
+                    }
+                } else {
+                    let entry = entry
+                        .typed::<(), ()>(&*store)
+                        .map_err(|e| anyhow!("{e:#}"))?;
+                    Ok(outcome(entry.call_async(&mut *store, ()).await, &limits))
+                }
+            }
+        }
+    }
+
+    /// Instantiates a command component in `store` and runs it.
+    async fn run_component(
+        &self,
+        store: &mut WasmStore<ComponentState>,
+        pre: &CommandPre<ComponentState>,
+    ) -> Result<Exit> {
+        let limits = self.limits;
+        let command = match pre.instantiate_async(&mut *store).await {
+            Ok(command) => command,
+            Err(e) => return instantiation_failure(e, &limits, |r| self.not_runnable(r)),
+        };
+        self.mark("instantiate");
+        match command.wasi_cli_run().call_run(&mut *store).await {
+            Ok(Ok(())) => Ok(Exit::Code(0)),
+            Ok(Err(())) => Ok(Exit::Code(1)),
+            Err(e) => Ok(outcome(Err(e), &limits)),
+        }
+    }
+}
+
+/// The WASI context a guest gets: exactly these arguments and variables,
+/// its working directory, and the preopens of `fs`. Its stdio is none
+/// until wired.
+pub(super) fn wasi_context(
+    argv: &[String],
+    env: &[EnvVar],
+    fs: &GuestFs,
+    workdir: &str,
+) -> Result<WasiCtxBuilder> {
+    let mut builder = WasiCtxBuilder::new();
+    builder
+        .allow_blocking_current_thread(true)
+        .args(argv)
+        .initial_cwd(workdir);
+    for (key, value) in env {
+        builder.env(key, value);
+    }
+    for (index, preopen) in fs.preopens().iter().enumerate() {
+        let perms = if preopen.read_only {
+            FsPerms::ReadOnly
+        } else {
+            FsPerms::ReadWrite
+        };
+        builder
+            .preopened_dir(fs.preopen_path(index), &preopen.guest, perms)
+            .map_err(anyhow::Error::from)
+            .with_context(|| {
+                format!(
+                    "cannot open {} for the guest's {}",
+                    preopen.host.display(),
+                    preopen.guest
+                )
+            })?;
+    }
+    Ok(builder)
+}
+
+/// The exports a reactor takes requests through (the convention of
+/// `[launch.snapshot]`): `alloc`, `call` and its memory, and the length of
+/// `request` as the guest takes it.
+pub(super) type RequestExports = (
+    wasmtime::TypedFunc<i32, i32>,
+    wasmtime::TypedFunc<(i32, i32), i32>,
+    wasmtime::Memory,
+    i32,
+);
+
+/// Finds the exports `request` is passed through.
+pub(super) fn request_exports(
+    store: &mut WasmStore<ModuleState>,
+    instance: &wasmtime::Instance,
+    alloc: &str,
+    call: &str,
+    request: &[u8],
+) -> wasmtime::Result<RequestExports> {
+    let alloc = instance.get_typed_func::<i32, i32>(&mut *store, alloc)?;
+    let call = instance.get_typed_func::<(i32, i32), i32>(&mut *store, call)?;
+    let memory = instance
+        .get_memory(&mut *store, "memory")
+        .ok_or_else(|| wasmtime::format_err!("the module exports no `memory`"))?;
+    let len = i32::try_from(request.len())
+        .map_err(|_| wasmtime::format_err!("a request of {} bytes is too long", request.len()))?;
+    Ok((alloc, call, memory, len))
+}
+
+/// Passes `request` to a reactor through its `alloc` and `call` exports;
+/// returns the status `call` returned.
+async fn call_with_request(
+    store: &mut WasmStore<ModuleState>,
+    instance: &wasmtime::Instance,
+    alloc: &str,
+    call: &str,
+    request: &[u8],
+) -> wasmtime::Result<i32> {
+    let (alloc, call, memory, len) = request_exports(store, instance, alloc, call, request)?;
+    let at = alloc.call_async(&mut *store, len).await?;
+    // 0: the guest had no memory for it, and says so itself when called.
+    if at != 0 {
+        memory.write(&mut *store, at as u32 as usize, request)?;
+    }
+    call.call_async(&mut *store, (at, len)).await
+}
+
+/// An instantiation that failed: the guest's own start code trapped,
+/// exited or hit a limit (an outcome like any other), or the program
+/// cannot be run.
+fn instantiation_failure(
+    error: wasmtime::Error,
+    limits: &EffectiveLimits,
+    not_runnable: impl Fn(String) -> super::RunError,
+) -> Result<Exit> {
+    let guest_ended = error.downcast_ref::<MemoryLimitExceeded>().is_some()
+        || error.downcast_ref::<Stopped>().is_some()
+        || error.downcast_ref::<I32Exit>().is_some()
+        || error.downcast_ref::<wasmtime::Trap>().is_some();
+    if guest_ended {
+        return Ok(outcome(Err(error), limits));
+    }
+    Err(not_runnable(format!("{error:#}")).into())
+}
+
+/// Reads how a call into the guest ended.
+pub(super) fn outcome(result: wasmtime::Result<()>, limits: &EffectiveLimits) -> Exit {
+    let Err(error) = result else {
+        return Exit::Code(0);
+    };
+    if let Some(Stopped(exit)) = error.downcast_ref::<Stopped>() {
+        return exit.clone();
+    }
+    if let Some(I32Exit(code)) = error.downcast_ref::<I32Exit>() {
+        return Exit::Code(*code);
+    }
+    if error.downcast_ref::<MemoryLimitExceeded>().is_some() {
+        return Exit::Limit(LimitHit::Memory {
+            limit: limits.memory,
+        });
+    }
+    let trap = error.downcast_ref::<wasmtime::Trap>();
+    if let (Some(wasmtime::Trap::OutOfFuel), Some(limit)) = (trap, limits.fuel) {
+        return Exit::Limit(LimitHit::Fuel { limit });
+    }
+    let what = match trap {
+        Some(trap) => trap.to_string(),
+        None => error.root_cause().to_string(),
+    };
+    match error.downcast_ref::<wasmtime::WasmBacktrace>() {
+        Some(backtrace) => Exit::Trap(format!("{what}\n{backtrace}")),
+        None => Exit::Trap(what),
+    }
+}
+
+/// Asks the kernel to read `instance`'s memory image back in large pieces
+/// (see [`super::large_folios`]), when its memory is large enough to gain
+/// from them: a snapshot's heap, not a small program's data.
+#[cfg(feature = "large-folios")]
+fn advise_memory_image<T>(store: &mut WasmStore<T>, instance: &wasmtime::Instance) {
+    const WORTH_IT: usize = 8 << 20;
+    let Some(memory) = instance.get_memory(&mut *store, "memory") else {
+        return;
+    };
+    let size = memory.data_size(&*store);
+    if size >= WORTH_IT {
+        let start = memory.data_ptr(&*store).cast_const();
+        // SAFETY: the `size` bytes from `data_ptr` are the memory's.
+        let end = unsafe { start.add(size) };
+        super::large_folios::advise_memory_image(start..end);
+    }
+}
+
+/// Where a call's time goes, phase by phase, reported through `tracing`
+/// (at debug level) when it ends.
+pub(super) struct Phases {
+    last: Instant,
+    done: Vec<(&'static str, Duration)>,
+}
+
+impl Phases {
+    pub(super) fn start() -> Self {
+        Self {
+            last: Instant::now(),
+            done: Vec::new(),
+        }
+    }
+
+    /// Ends the phase called `name`.
+    pub(super) fn mark(&mut self, name: &'static str) {
+        let now = Instant::now();
+        self.done.push((name, now - self.last));
+        self.last = now;
+    }
+
+    fn report(&self) {
+        let parts: Vec<String> = self
+            .done
+            .iter()
+            .map(|(name, took)| format!("{name} {:.2}ms", took.as_secs_f64() * 1000.0))
+            .collect();
+        tracing::debug!("timing: {}", parts.join(", "));
+    }
+}
+
+impl std::fmt::Debug for PreparedCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedCall")
+            .field("argv", &self.argv)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
