@@ -70,6 +70,7 @@ test-deps:
 
 test: test-deps
 	$(CARGO) test --release --locked --workspace --features "$(FEATURES)"
+	sh .ci/standalone
 	$(MAKE) fuzz-smoke
 
 # Each fuzz target for FUZZ_SECONDS seconds; `make fuzz` runs 5 minutes each.

@@ -29,6 +29,19 @@ measured in the same run on the same machine.
       natively (BENCH_WORK=0 skips it; the pandas rows count instructions
       only with BENCH_CALLGRIND_SCI=1, since compiling the interpreter under
       valgrind takes about a quarter of an hour per configuration).
+  (h) plugin calls through the library (bench/api): a trivial plugin
+      called one call after another through `App::call_async`, each in a
+      fresh sandbox from the pool, against a raw wasmtime loop that
+      instantiates and calls the same module with the same engine (sync,
+      and async as wharf calls), and against Extism 1.41 (PyPI extism-sys's
+      libextism through its C API, bench/extism/calls.c) calling the same
+      work, on one instance and on a fresh one per call: calls per second
+      and p50/p99 latency, medians of alternated rounds; the per-call cost
+      of a plugin on the snapshotted python:3.15-sci; and the resident
+      memory of 1,000 sandboxes at once, each blocked reading its stdin.
+  (i) the default build against the one with packed artifact tables
+      (`make build-packed`, vendor/README.md), run alternately
+      (BENCH_PACKED=0 skips it: the build takes about ten minutes).
 
 Times are whole-process wall times: the median of RUNS runs after WARMUP
 warm-up runs. A command and the baseline it is compared with are measured
@@ -456,6 +469,140 @@ class WorkTable:
         return "\n".join(out)
 
 
+EXTISM_SYS = "1.41.0"
+EXTISM_SYS_SHA256 = "ec20105dc6f80a545b421717a89e849b80677a9337f3ed7f0367f4c89ad6e998"
+
+
+def extism_harness():
+    """bench/extism/calls.c linked against libextism from PyPI's
+    extism-sys wheel (hash-checked), made once."""
+    lib_dir = WORK / f"extism-sys-{EXTISM_SYS}"
+    library = lib_dir / "extism_sys" / "libextism_sys.so"
+    if not library.exists():
+        download = WORK / "extism-download"
+        shutil.rmtree(download, ignore_errors=True)
+        sh(sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
+           "--platform", "manylinux2014_x86_64", f"extism-sys=={EXTISM_SYS}", "-d", download)
+        wheel = next(download.glob("extism_sys-*.whl"))
+        digest = subprocess.run(["sha256sum", str(wheel)], check=True, capture_output=True, text=True).stdout[:64]
+        if digest != EXTISM_SYS_SHA256:
+            raise SystemExit(f"{wheel.name}: SHA-256 {digest}, expected {EXTISM_SYS_SHA256}")
+        import zipfile
+        with zipfile.ZipFile(wheel) as archive:
+            archive.extract("extism_sys/libextism_sys.so", lib_dir)
+    harness = WORK / "extism-calls"
+    sh("gcc", "-O2", "-Wall", "-o", harness, ROOT / "bench/extism/calls.c", f"-L{library.parent}",
+       "-l:libextism_sys.so", f"-Wl,-rpath,{library.parent}")
+    return harness
+
+
+def json_run(argv, env=None):
+    out = subprocess.run([str(a) for a in argv], env=env, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def plugin_calls(env, sci_built):
+    """(h): returns its table and its targets."""
+    noop = ROOT / "bench/guests/noop.wat"
+    noop_extism = WORK / "noop-extism.wasm"
+    sh(API, "wasm", ROOT / "bench/guests/noop-extism.wat", noop_extism)
+    harness = extism_harness()
+    calls = 100000
+    commands = [
+        ("wharf `App::call_async`, fresh sandbox", [API, "calls", noop, calls]),
+        ("raw wasmtime, sync instantiate + call", [API, "raw", noop, calls]),
+        ("raw wasmtime, async instantiate + call", [API, "raw-async", noop, calls]),
+        ("Extism, one instance for every call", [harness, "reuse", noop_extism, calls]),
+        ("Extism, a fresh instance per call", [harness, "fresh", noop_extism, calls // 20]),
+    ]
+    rounds = {name: [] for name, _ in commands}
+    for _ in range(5):
+        for name, argv in commands:
+            rounds[name].append(json_run(argv))
+    medians = {name: {key: statistics.median(r[key] for r in runs) for key in ("calls_per_s", "p50_us", "p99_us")}
+               for name, runs in rounds.items()}
+    table = CallTable("(h) plugin calls through the library",
+                      "A trivial plugin (a WASI command that returns at once; for Extism, an export returning 0) "
+                      "called one call after another on one thread, medians of 5 alternated rounds of "
+                      f"{calls:,} calls (Extism's fresh instances: {calls // 20:,}). wharf gives every call a fresh "
+                      "instance from its pool, with its own WASI context, captured stdout and stderr, limits and "
+                      "a deadline it can be stopped at (epoch checks compiled in); the raw loops instantiate the "
+                      "same module with the same engine and no more; the async one runs on a fiber, as wharf "
+                      "does, so that the guest's stack is wasmtime's whatever the caller's thread.")
+    raw_sync = medians["raw wasmtime, sync instantiate + call"]["calls_per_s"]
+    raw_async = medians["raw wasmtime, async instantiate + call"]["calls_per_s"]
+    for name, _ in commands:
+        m = medians[name]
+        table.add(name, m, m["calls_per_s"] / raw_sync, m["calls_per_s"] / raw_async)
+    wharf = medians["wharf `App::call_async`, fresh sandbox"]["calls_per_s"]
+    targets = [
+        ("(h) wharf ≥ 0.9× a raw async wasmtime loop's calls per second", f"{wharf / raw_async:.2f}×",
+         wharf / raw_async >= 0.9),
+        ("(h) wharf ≥ 0.9× a raw sync wasmtime loop's calls per second", f"{wharf / raw_sync:.2f}×",
+         wharf / raw_sync >= 0.9),
+    ]
+    idle = json_run([API, "idle", ROOT / "bench/guests/reader.wat", 1000])
+    table.note(f"1,000 sandboxes at once, each instantiated and blocked reading its stdin: "
+               f"{idle['per_sandbox_kib']:.1f} KiB of resident memory each (the process: "
+               f"{idle['before_kib'] / 1024:.1f} MiB before, {idle['with_kib'] / 1024:.1f} MiB with them; "
+               "the plugin's linear memory is one 64 KiB page, of which it touches one 4 KiB page).")
+    targets.append(("(h) an idle sandbox ≤ 1 MiB of resident memory", f"{idle['per_sandbox_kib']:.1f} KiB",
+                    idle["per_sandbox_kib"] <= 1024))
+    if sci_built:
+        # The first round compiles the snapshot with epoch checks (about a
+        # minute, once); the second is measured.
+        json_run([API, "image-calls", "pandas-report", 30, "python", "-c", "pass"], env=env)
+        sci = json_run([API, "image-calls", "pandas-report", 200, "python", "-c", "pass"], env=env)
+        table.note(f"A plugin call on the snapshotted python:3.15-sci (`python -c pass` on pandas-report, "
+                   f"the app loaded once): {sci['p50_us'] / 1000:.2f} ms p50, {sci['p99_us'] / 1000:.2f} ms p99, "
+                   f"{sci['calls_per_s']:.0f} calls a second on one thread.")
+    return table, targets
+
+
+class CallTable:
+    """(h)'s table: calls per second and latency per row, with notes."""
+
+    def __init__(self, title, note):
+        self.title, self.intro, self.rows, self.notes = title, note, [], []
+
+    def add(self, name, m, vs_sync, vs_async):
+        self.rows.append(f"| {name} | {m['calls_per_s']:,.0f} | {m['p50_us']:.2f} µs | {m['p99_us']:.2f} µs "
+                         f"| {vs_sync:.2f}× | {vs_async:.2f}× |")
+
+    def note(self, text):
+        self.notes.append(text)
+
+    def markdown(self):
+        out = [f"### {self.title}", "", self.intro, "",
+               "| | calls/s | p50 | p99 | vs raw sync | vs raw async |", "|---|---:|---:|---:|---:|---:|"]
+        out += self.rows
+        out += [""] + [f"- {n}" for n in self.notes]
+        return "\n".join(out) + "\n"
+
+
+def packed_build(env, sci_built):
+    """(i): the default build against the packed-tables build."""
+    sh("make", "build-packed", cwd=ROOT, stdout=subprocess.DEVNULL)
+    packed = ROOT / "target" / "packed" / "release" / "wharf"
+    table = Table("(i) the default build against the packed-tables build",
+                  "`target/release/wharf` (stock wasmtime 48.0.8, `make build`) against "
+                  "`target/packed/release/wharf` (wasmtime-environ patched with packed artifact tables, "
+                  "`make build-packed`), the same store, alternating. Each build compiles its own artifacts "
+                  "(their formats differ); the warm-up runs do that. Ratios are against the default build.")
+    hi = ["-c", "print('hi')"]
+    cases = [("hello-c", ["run", "hello-c", "--quiet"]), ("python:3.12 `print('hi')`", ["run", "python:3.12", "python", *hi])]
+    if sci_built:
+        cases.append(("snapshotted python:3.15-sci `print('hi')`", ["run", "pandas-report", "python", *hi]))
+    for name, args in cases:
+        for binary in (WHARF, packed):
+            sh(binary, *args, env=env, stdout=subprocess.DEVNULL)
+        (default_ms, default_mib), (packed_ms, packed_mib) = measure_side_by_side(
+            [([WHARF, *args], env), ([packed, *args], env)])
+        table.add(f"{name}, default build", default_ms, default_mib, default_ms)
+        table.add(f"{name}, packed tables", packed_ms, packed_mib, default_ms)
+    return table
+
+
 def wharf_env(store):
     env = dict(os.environ)
     env["WHARF_HOME"] = str(store)
@@ -505,8 +652,10 @@ class Table:
 def main():
     WORK.mkdir(parents=True, exist_ok=True)
     print("building wharf, the embedding and the guests…", flush=True)
-    sh("cargo", "build", "--release", "--locked", "-p", "wharf", "-p", "wharf-bench-embed", "-p", "wharf-bench-api",
-       cwd=ROOT)
+    # The `wharf` command as `make build` builds it (with the CLI's Linux
+    # tunings), and the baselines linked the same way.
+    sh("cargo", "build", "--release", "--locked", "-p", "wharf-cli", "-p", "wharf-bench-embed", "-p", "wharf-bench-api",
+       "--features", "wharf-cli/tuning wharf-bench-embed/no-pie", cwd=ROOT)
     sh("sh", ROOT / "guest-examples/hello-c/build.sh")
     native_hello = WORK / "hello-native"
     sh("gcc", "-O2", "-o", native_hello, ROOT / "guest-examples/hello-c/hello.c")
@@ -609,6 +758,13 @@ def main():
         if os.environ.get("BENCH_WORK", "1") != "0":
             work, work_targets = guest_work(env, store, tree, python_wasm, sci_built)
             tables.append(work)
+
+        plugin_table, plugin_targets = plugin_calls(env, sci_built)
+        tables.append(plugin_table)
+        work_targets += plugin_targets
+
+        if os.environ.get("BENCH_PACKED", "1") != "0":
+            tables.append(packed_build(env, sci_built))
 
     docker_md = ""
     docker_script = ROOT / "bench" / "docker.py"

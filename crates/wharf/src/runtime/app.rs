@@ -305,7 +305,9 @@ impl App {
     ///
     /// As [`App::call`].
     pub async fn call_async(&self, call: Call) -> Result<super::Outcome> {
-        self.prepare(call)?.run_async().await
+        // Boxed, so that the future the caller holds (and moves) stays
+        // small whatever wasmtime's futures inside it weigh.
+        Box::pin(self.prepare(call)?.run_async()).await
     }
 
     /// Resolves, compiles and checks everything a call needs without
@@ -477,7 +479,10 @@ impl App {
             bail!("--entrypoint needs an image; a .wasm file is its own entrypoint");
         }
         let what = &self.inner.what;
-        let workdir = guest_path::resolve("/", call.workdir.as_deref().unwrap_or("/"));
+        let workdir = match call.workdir.as_deref() {
+            None | Some("/") => "/".to_owned(),
+            Some(dir) => guest_path::resolve("/", dir),
+        };
         let fs = GuestFs::plan(None, &call.mounts, tmp, &workdir)?;
         let argv0 = Path::new(what)
             .file_name()

@@ -98,6 +98,11 @@ pub const GUEST_THREAD_STACK: usize = WASM_STACK + (4 << 20);
 /// address space, so that any memory limit fits.
 const POOL_MEMORY: usize = 4 << 30;
 
+/// How much of a pool slot's stack, memory and table stays mapped when the
+/// slot is reused (cleared with a memset rather than returned to the
+/// kernel and faulted in again by the next call).
+const KEEP_RESIDENT: usize = 64 << 10;
+
 /// Core instances one sandbox may need: a component made with the preview 1
 /// adapter instantiates several.
 const CORE_INSTANCES_PER_SANDBOX: u32 = 8;
@@ -278,7 +283,10 @@ pub(super) fn engine_config(checks: Checks, allocation: Allocation) -> Config {
             .max_tables_per_module(4)
             .max_memories_per_module(2)
             .max_core_instance_size(16 << 20)
-            .max_component_instance_size(16 << 20);
+            .max_component_instance_size(16 << 20)
+            .async_stack_keep_resident(KEEP_RESIDENT)
+            .linear_memory_keep_resident(KEEP_RESIDENT)
+            .table_keep_resident(KEEP_RESIDENT);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
     config

@@ -98,12 +98,12 @@ impl PreparedCall {
         use tokio::runtime::{Handle, RuntimeFlavor};
         match Handle::try_current() {
             Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
-                tokio::task::block_in_place(|| handle.block_on(self.run_async()))
+                tokio::task::block_in_place(|| handle.block_on(Box::pin(self.run_async())))
             }
             Ok(_) => Err(anyhow!(
                 "a call cannot block a current-thread tokio runtime: use App::call_async (or PreparedCall::run_async) there"
             )),
-            Err(_) => wasmtime_wasi::runtime::in_tokio(self.run_async()),
+            Err(_) => wasmtime_wasi::runtime::in_tokio(Box::pin(self.run_async())),
         }
     }
 
@@ -542,28 +542,33 @@ fn advise_memory_image<T>(store: &mut WasmStore<T>, instance: &wasmtime::Instanc
 }
 
 /// Where a call's time goes, phase by phase, reported through `tracing`
-/// (at debug level) when it ends.
+/// (at debug level) when it ends; nothing is timed when nobody listens.
 pub(super) struct Phases {
-    last: Instant,
+    last: Option<Instant>,
     done: Vec<(&'static str, Duration)>,
 }
 
 impl Phases {
     pub(super) fn start() -> Self {
         Self {
-            last: Instant::now(),
+            last: tracing::enabled!(tracing::Level::DEBUG).then(Instant::now),
             done: Vec::new(),
         }
     }
 
     /// Ends the phase called `name`.
     pub(super) fn mark(&mut self, name: &'static str) {
-        let now = Instant::now();
-        self.done.push((name, now - self.last));
-        self.last = now;
+        if let Some(last) = self.last {
+            let now = Instant::now();
+            self.done.push((name, now - last));
+            self.last = Some(now);
+        }
     }
 
     fn report(&self) {
+        if self.last.is_none() {
+            return;
+        }
         let parts: Vec<String> = self
             .done
             .iter()
