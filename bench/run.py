@@ -309,6 +309,10 @@ def guest_work(env, store, tree_312, python_wasm, sci_built):
                       "and `wharf serve`'s requests are.")
     targets = []
     wenv = {**env, **HASH_SEED}
+    # Artifacts of an earlier run may come from another build of the
+    # embedding: each run compiles its own.
+    for stale in WORK.glob("*-default*.cwasm"):
+        stale.unlink()
 
     # The C kernel.
     kernel_wasm = WORK / "kernel.wasm"

@@ -48,13 +48,18 @@ fn a_call_gets_its_arguments_environment_and_stdin_and_its_output_is_captured() 
 
 #[test]
 fn nothing_survives_from_one_call_to_the_next() {
-    let app = runtime().load(guest("counter")).unwrap();
+    let runtime = runtime();
+    let app = runtime.load(guest("counter")).unwrap();
     for _ in 0..5 {
         assert_eq!(app.call(Call::new()).unwrap().exit, Exit::Code(11));
     }
-    // Nor between the calls of different apps of one runtime.
-    let other = app.clone();
-    assert_eq!(other.call(Call::new()).unwrap().exit, Exit::Code(11));
+    // Nor between apps of one runtime loaded from the same module, whose
+    // sandboxes come from the same pool.
+    let other = runtime.load(guest("counter")).unwrap();
+    for _ in 0..3 {
+        assert_eq!(other.call(Call::new()).unwrap().exit, Exit::Code(11));
+        assert_eq!(app.call(Call::new()).unwrap().exit, Exit::Code(11));
+    }
 }
 
 #[test]
@@ -103,14 +108,29 @@ fn output_streams_through_to_a_writer_and_can_be_dropped() {
 
 #[test]
 fn a_guest_that_loops_is_stopped_at_its_deadline_and_the_next_call_runs() {
-    let app = runtime().load(guest("hostile")).unwrap();
+    // A pool of one: the stopped call must give its sandbox back.
+    let runtime = Runtime::builder()
+        .pool(1)
+        .queue_timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let app = runtime.load(guest("hostile")).unwrap();
     let limit = Duration::from_millis(100);
     let outcome = app.call(Call::new().args(["1"]).timeout(limit)).unwrap();
     assert_eq!(outcome.exit, Exit::Limit(LimitHit::Timeout { limit }));
     assert_eq!(outcome.exit.code(), 124);
     assert!(outcome.usage.wall_time >= limit);
-    let probe = runtime().load(guest("probe")).unwrap();
-    assert!(probe.call(Call::new()).unwrap().exit.success());
+    // The same app, in the same pool: it traps, as its argument says.
+    let next = app.call(Call::new().args(["333"])).unwrap();
+    assert!(matches!(next.exit, Exit::Trap(_)), "{:?}", next.exit);
+}
+
+#[test]
+fn a_timeout_the_caller_enforces_is_not_enforced_by_wharf() {
+    let app = runtime().load(guest("counter")).unwrap();
+    let mut call = Call::new().timeout(Duration::from_nanos(1));
+    call.timeout_by = TimeoutBy::Caller;
+    assert_eq!(app.call(call).unwrap().exit, Exit::Code(11));
 }
 
 #[test]
@@ -242,6 +262,49 @@ fn a_cancel_stops_a_guest_that_computes_and_one_that_waits() {
     cancel.cancel();
     let outcome = probe.call(Call::new().cancel(&cancel)).unwrap();
     assert_eq!(outcome.exit, Exit::Cancelled);
+    assert_eq!(outcome.stdout.text(), "", "it ran");
+}
+
+#[test]
+fn a_cancel_ends_the_wait_for_a_free_sandbox() {
+    let runtime = Runtime::builder()
+        .pool(1)
+        .queue_timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let probe = runtime.load(guest("probe")).unwrap();
+    let (reader, _writer) = tokio::io::duplex(64);
+    let (reading, read) = std::sync::mpsc::channel();
+    let holder = CancelHandle::new();
+    let busy = {
+        let probe = probe.clone();
+        let holder = holder.clone();
+        std::thread::spawn(move || {
+            let stdin = Signalling(Some(reading), reader);
+            probe
+                .call(
+                    Call::new()
+                        .stdin(Stdin::Reader(Box::new(stdin)))
+                        .cancel(&holder),
+                )
+                .unwrap()
+        })
+    };
+    read.recv().unwrap();
+    let waiter = CancelHandle::new();
+    let canceller = waiter.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        canceller.cancel();
+    });
+    let outcome = probe.call(Call::new().cancel(&waiter)).unwrap();
+    assert_eq!(
+        outcome.exit,
+        Exit::Cancelled,
+        "it waited for the pool instead"
+    );
+    holder.cancel();
+    assert_eq!(busy.join().unwrap().exit, Exit::Cancelled);
 }
 
 #[test]
@@ -306,9 +369,10 @@ fn async_tasks_call_apps_concurrently() {
         // The blocking call works from a worker of a multi-threaded
         // runtime too.
         let app = app.clone();
-        tokio::spawn(async move { app.call(Call::new()).unwrap().exit })
+        let exit = tokio::spawn(async move { app.call(Call::new()).unwrap().exit })
             .await
-            .unwrap()
+            .unwrap();
+        assert_eq!(exit, Exit::Code(0));
     });
 }
 
@@ -326,6 +390,22 @@ fn a_blocking_call_in_a_current_thread_runtime_is_an_error_not_a_panic() {
     assert_eq!(exit, Exit::Code(11));
 }
 
+/// A reader that says when it is first read from.
+struct Signalling(Option<std::sync::mpsc::Sender<()>>, tokio::io::DuplexStream);
+
+impl tokio::io::AsyncRead for Signalling {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if let Some(reading) = self.0.take() {
+            let _ = reading.send(());
+        }
+        std::pin::Pin::new(&mut self.1).poll_read(cx, buf)
+    }
+}
+
 #[test]
 fn a_full_pool_makes_a_call_wait_then_fail_clearly() {
     let runtime = Runtime::builder()
@@ -335,15 +415,18 @@ fn a_full_pool_makes_a_call_wait_then_fail_clearly() {
         .unwrap();
     let probe = runtime.load(guest("probe")).unwrap();
     let (reader, writer) = tokio::io::duplex(64);
+    let (reading, read) = std::sync::mpsc::channel();
     let busy = {
         let probe = probe.clone();
         std::thread::spawn(move || {
+            let stdin = Signalling(Some(reading), reader);
             probe
-                .call(Call::new().stdin(Stdin::Reader(Box::new(reader))))
+                .call(Call::new().stdin(Stdin::Reader(Box::new(stdin))))
                 .unwrap()
         })
     };
-    std::thread::sleep(Duration::from_millis(100));
+    // The busy call holds the pool's sandbox once its guest reads stdin.
+    read.recv().unwrap();
     let error = probe.call(Call::new()).unwrap_err();
     assert!(
         matches!(run_error(&error), RunError::Busy { sandboxes: 1, .. }),
@@ -542,4 +625,37 @@ fn a_host_function_cannot_replace_wasi() {
             .contains("cannot define the host function"),
         "{error}"
     );
+}
+
+#[test]
+fn a_guest_cannot_make_a_host_function_allocate_what_it_names() {
+    // The guest claims 4 GiB from address 16; the host function reads
+    // what it was given, and the read refuses before allocating.
+    let lying = r#"(module
+      (import "host" "log" (func $log (param i32 i32)))
+      (memory (export "memory") 1)
+      (func (export "_start") (call $log (i32.const 16) (i32.const -1))))"#;
+    let log = HostFunction::new(
+        "host",
+        "log",
+        [ValType::I32, ValType::I32],
+        [],
+        |call, args, _| {
+            call.read(args[0].unwrap_i32() as u32, args[1].unwrap_i32() as u32)?;
+            Ok(())
+        },
+    );
+    let app = runtime()
+        .load_with(
+            Source::bytes("lying", lying),
+            LoadOptions::new().host_function(log),
+        )
+        .unwrap();
+    match app.call(Call::new()).unwrap().exit {
+        Exit::Trap(message) => assert!(
+            message.contains("4294967295 bytes at 16 lie outside the guest's memory"),
+            "{message}"
+        ),
+        other => panic!("{other:?}"),
+    }
 }

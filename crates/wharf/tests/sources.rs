@@ -215,6 +215,23 @@ fn a_component_imports_a_host_function_of_its_own() {
     assert_eq!(right.call(Call::new()).unwrap().exit, Exit::Code(0));
     let wrong = load(3).unwrap();
     assert_eq!(wrong.call(Call::new()).unwrap().exit, Exit::Code(1));
+    // A host function of a component runs under its call's deadline too.
+    let slow = ComponentHostFunction::new("host:test/math", "double", |args, results| {
+        std::thread::sleep(std::time::Duration::from_millis(150));
+        results[0] = args[0].clone();
+        Ok(())
+    });
+    let slow = runtime
+        .load_with(
+            Source::bytes("doubling", DOUBLING_COMPONENT),
+            LoadOptions::new().component_host_function(slow),
+        )
+        .unwrap();
+    let limit = std::time::Duration::from_millis(50);
+    assert_eq!(
+        slow.call(Call::new().timeout(limit)).unwrap().exit,
+        Exit::Limit(wharf::runtime::LimitHit::Timeout { limit })
+    );
     // Without it, the component does not link, and says what it lacks.
     let error = runtime
         .load(Source::bytes("doubling", DOUBLING_COMPONENT))

@@ -89,7 +89,7 @@ impl RunCommand {
                 match &exit {
                     Exit::Code(_) => {}
                     Exit::Trap(message) => eprintln!("wharf: the guest trapped: {message}"),
-                    Exit::Limit(hit) => eprintln!("wharf: {hit}"),
+                    Exit::Limit(hit) => eprintln!("wharf: {hit} ({})", raise(hit)),
                     Exit::Cancelled => eprintln!("wharf: {exit}"),
                 }
                 exit.code()
@@ -211,7 +211,7 @@ impl Watchdog {
                     let _ = std::fs::remove_dir_all(scratch);
                 }
                 let hit = LimitHit::Timeout { limit };
-                eprintln!("wharf: {hit}");
+                eprintln!("wharf: {hit} ({})", raise(&hit));
                 std::process::exit(hit.code());
             })
             .expect("cannot start the watchdog thread");
@@ -221,6 +221,15 @@ impl Watchdog {
     /// The run is over: the watchdog will not end the process.
     fn disarm(self) {
         *self.finished.lock().unwrap_or_else(|e| e.into_inner()) = true;
+    }
+}
+
+/// How a user raises the limit a guest hit.
+fn raise(hit: &LimitHit) -> &'static str {
+    match hit {
+        LimitHit::Memory { .. } => "raise it with --memory or [limits] memory",
+        LimitHit::Timeout { .. } => "raise it with --timeout or [limits] timeout",
+        LimitHit::Fuel { .. } => "raise it with --fuel or [limits] fuel",
     }
 }
 

@@ -299,7 +299,10 @@ impl App {
 
     /// [`App::call`], for async callers: the guest runs on a stack
     /// wasmtime owns, and waits (for stdin, a sleep, a pool slot) without
-    /// blocking the task's thread.
+    /// blocking the task's thread. The first call of an image that runs a
+    /// given program loads it (from the artifact cache, or by compiling it)
+    /// on the calling task; a server that minds can make one call, or
+    /// [`App::prepare`] one, on a blocking thread first.
     ///
     /// # Errors
     ///
@@ -352,6 +355,7 @@ impl App {
             fs: plan.fs,
             workdir: plan.workdir,
             limits,
+            timeout_by: call.timeout_by,
             stdio: std::sync::Mutex::new(Some(Stdio {
                 stdin: call.stdin,
                 stdout: call.stdout,
@@ -431,6 +435,9 @@ impl App {
                 && fs.canonical(&located).ok().as_deref() == Some(&record.module)
         });
         phases.mark("plan");
+        // Programs of the image are kept linked; one a mount serves is
+        // linked for this call only (mounts change between calls).
+        let served_by_image = file.bytes.is_none();
         let key = (file.digest.clone(), resume);
         let cached = inner
             .programs
@@ -452,11 +459,13 @@ impl App {
                         .linkers
                         .link(&argv[0], compiled, image.launch.as_ref(), resume)?;
                 phases.mark("link");
-                inner
-                    .programs
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(key, program.clone());
+                if served_by_image {
+                    inner
+                        .programs
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(key, program.clone());
+                }
                 program
             }
         };
@@ -476,7 +485,7 @@ impl App {
     /// arguments after its name.
     fn plan_module(&self, program: &Program, call: &Call, tmp: Option<&Path>) -> Result<Plan> {
         if call.entrypoint.is_some() {
-            bail!("--entrypoint needs an image; a .wasm file is its own entrypoint");
+            bail!("an entrypoint override needs an image; a .wasm file is its own entrypoint");
         }
         let what = &self.inner.what;
         let workdir = match call.workdir.as_deref() {

@@ -249,9 +249,11 @@ pub enum TimeoutBy {
 }
 
 /// Stops the calls it is given to, from any thread or task: a guest that
-/// computes at its next epoch check (within wharf's tick of 10 ms), one
-/// waiting in a host call (a sleep, a read) at once. A call cancelled
-/// before it starts does not start. Cheap to clone; every clone cancels
+/// computes at its next epoch check (within wharf's tick of 10 ms); one
+/// waiting for a free sandbox, a sleep, or stdin from an async reader at
+/// once; one in a host call that blocks (reading or writing a file,
+/// writing to an [`Output::Writer`], a host function) when that call
+/// returns. A call cancelled before it starts does not start. Cheap to clone; every clone cancels
 /// the same calls.
 #[derive(Clone, Debug, Default)]
 pub struct CancelHandle {
@@ -345,7 +347,8 @@ impl Captured {
 /// What a call used.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Usage {
-    /// Fuel consumed, when the call had a fuel budget.
+    /// Fuel consumed, when the app counts fuel (a call without a budget of
+    /// its own has all there is).
     pub fuel: Option<u64>,
     /// The most bytes of linear memory and tables the guest held at once.
     pub peak_memory: u64,

@@ -103,9 +103,14 @@ const POOL_MEMORY: usize = 4 << 30;
 /// kernel and faulted in again by the next call).
 const KEEP_RESIDENT: usize = 64 << 10;
 
-/// Core instances one sandbox may need: a component made with the preview 1
-/// adapter instantiates several.
+/// Core instances and tables one sandbox may need: a component made with
+/// the preview 1 adapter instantiates several.
 const CORE_INSTANCES_PER_SANDBOX: u32 = 8;
+
+/// Linear memories one sandbox may have: a module's own, and one more for
+/// a component's adapter. Each reserves 4 GiB and guard pages of address
+/// space in the pool.
+const MEMORIES_PER_SANDBOX: u32 = 2;
 
 /// An engine whose code carries given [`Checks`], and the cache of modules
 /// compiled for it.
@@ -275,7 +280,7 @@ pub(super) fn engine_config(checks: Checks, allocation: Allocation) -> Config {
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(sandboxes)
             .total_core_instances(sandboxes.saturating_mul(CORE_INSTANCES_PER_SANDBOX))
-            .total_memories(sandboxes.saturating_mul(CORE_INSTANCES_PER_SANDBOX))
+            .total_memories(sandboxes.saturating_mul(MEMORIES_PER_SANDBOX))
             .total_tables(sandboxes.saturating_mul(CORE_INSTANCES_PER_SANDBOX))
             .total_stacks(sandboxes)
             .max_memory_size(POOL_MEMORY)

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
 use wasmtime::component::ResourceTable;
-use wasmtime::{Engine, InstancePre, Store as WasmStore, UpdateDeadline};
+use wasmtime::{Engine, InstancePre, Store as WasmStore};
 use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
@@ -37,6 +37,7 @@ pub struct PreparedCall {
     pub(super) fs: GuestFs,
     pub(super) workdir: String,
     pub(super) limits: EffectiveLimits,
+    pub(super) timeout_by: super::TimeoutBy,
     /// Taken when the call runs; behind a lock so that a call (whose
     /// writers need only be `Send`) can be awaited from any task.
     pub(super) stdio: std::sync::Mutex<Option<Stdio>>,
@@ -79,16 +80,20 @@ impl PreparedCall {
     /// operating system rather than taken apart page by page, which for a
     /// large snapshot is a good part of a short run. A process that goes on
     /// (a server calling plugins) must not say so: it would keep every
-    /// call's memory.
+    /// call's memory, and in a pool, the call's sandbox would never come
+    /// free.
     pub fn exiting(mut self) -> Self {
         self.exiting = true;
         self
     }
 
     /// Runs the call to completion, blocking the calling thread: from a
-    /// plain thread, or from a task of a multi-threaded tokio runtime
-    /// (through `block_in_place`). A current-thread tokio runtime cannot be
-    /// blocked: use [`PreparedCall::run_async`] there.
+    /// plain thread (on a small tokio runtime of the [`super::Runtime`]'s own,
+    /// made on first use), or from a task or blocking thread of a
+    /// multi-threaded tokio runtime (through `block_in_place`). A
+    /// current-thread tokio runtime, or a `LocalSet`, cannot be blocked:
+    /// use [`PreparedCall::run_async`] there (inside a `LocalSet`, tokio's
+    /// `block_in_place` panics).
     ///
     /// # Errors
     ///
@@ -103,7 +108,10 @@ impl PreparedCall {
             Ok(_) => Err(anyhow!(
                 "a call cannot block a current-thread tokio runtime: use App::call_async (or PreparedCall::run_async) there"
             )),
-            Err(_) => wasmtime_wasi::runtime::in_tokio(Box::pin(self.run_async())),
+            Err(_) => {
+                let tokio = self.app.runtime().tokio()?.clone();
+                tokio.block_on(Box::pin(self.run_async()))
+            }
         }
     }
 
@@ -111,14 +119,16 @@ impl PreparedCall {
     /// allocates for it (its Wasm stack and room for host calls, whatever
     /// the task's thread has), and waits for stdin, sleeps and a pool slot
     /// without blocking the thread. Needs a tokio runtime with its time
-    /// driver when the call has a deadline.
+    /// and I/O drivers (`enable_all`), as wasmtime-wasi does. Loading the
+    /// program (a compile, the first time a call of an image runs a
+    /// program its app has not run yet) happens in [`App::prepare`], on the
+    /// calling task.
     ///
     /// # Errors
     ///
     /// As [`PreparedCall::run`].
     pub async fn run_async(mut self) -> Result<Outcome> {
         self.mark("prepare");
-        let _slot = self.app.runtime().sandbox_slot().await?;
         let started = Instant::now();
         let stdio = self
             .stdio
@@ -126,23 +136,36 @@ impl PreparedCall {
             .unwrap_or_else(|e| e.into_inner())
             .take()
             .expect("a call runs once");
-        let deadline = self.limits.timeout.filter(|_| self.app.interruptible());
+        // wharf enforces the timeout only when the caller does not, and
+        // only an interruptible app can be stopped (`App::prepare` refused
+        // the rest).
+        let deadline = self
+            .limits
+            .timeout
+            .filter(|_| self.timeout_by == super::TimeoutBy::Guest && self.app.interruptible());
+        let stop = Stop {
+            deadline: deadline.map(|limit| (started + limit, limit)),
+            cancel: self.cancel.clone(),
+        };
+        // The pool's slot is held until the store is gone (it holds the
+        // instance); it is waited for inside the race, where a deadline or
+        // a cancel ends the wait too.
+        let mut slot = None;
         let (exit, usage, stdout, stderr) = match self.program.clone() {
             Program::Module(pre, start) => {
                 let mut builder = self.wasi()?;
                 let (stdout, stderr) =
                     stdio::wire(&mut builder, stdio.stdin, stdio.stdout, stdio.stderr);
                 let mut state = ModuleState::new(builder.build_p1(), self.limits.memory);
-                state.stop = Stop {
-                    deadline: deadline.map(|limit| (started + limit, limit)),
-                    cancel: self.cancel.clone(),
-                };
+                state.stop = stop;
                 let mut store = WasmStore::new(&self.engine, state);
                 store.limiter(|state| &mut state.limiter);
                 self.limit(&mut store)?;
-                let exit = self
-                    .race(deadline, self.run_module(&mut store, &pre, &start))
-                    .await?;
+                let guest = async {
+                    slot = self.app.runtime().sandbox_slot().await?;
+                    self.run_module(&mut store, &pre, &start).await
+                };
+                let exit = self.race(deadline, guest).await?;
                 let usage = self.usage(&store, store.data().limiter.peak(), started);
                 self.dispose(store);
                 (exit, usage, stdout, stderr)
@@ -155,18 +178,22 @@ impl PreparedCall {
                     ctx: builder.build(),
                     table: ResourceTable::new(),
                     limiter: GuestLimiter::new(self.limits.memory),
+                    stop,
                 };
                 let mut store = WasmStore::new(&self.engine, state);
                 store.limiter(|state| &mut state.limiter);
                 self.limit(&mut store)?;
-                let exit = self
-                    .race(deadline, self.run_component(&mut store, &pre))
-                    .await?;
+                let guest = async {
+                    slot = self.app.runtime().sandbox_slot().await?;
+                    self.run_component(&mut store, &pre).await
+                };
+                let exit = self.race(deadline, guest).await?;
                 let usage = self.usage(&store, store.data().limiter.peak(), started);
                 self.dispose(store);
                 (exit, usage, stdout, stderr)
             }
         };
+        drop(slot);
         self.mark("guest");
         self.phases
             .get_mut()
@@ -247,7 +274,7 @@ impl PreparedCall {
     fn limit<T>(&self, store: &mut WasmStore<T>) -> Result<()> {
         if self.app.checks().interrupt {
             store.set_epoch_deadline(1);
-            store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
+            store.epoch_deadline_async_yield_and_update(1);
         }
         if let Some(fuel) = self.fuel_budget() {
             store

@@ -4,7 +4,8 @@
 //! A host function runs inside the guest's call, on its stack, under its
 //! limits: the time it takes counts against the call's deadline, and a
 //! cancel or a deadline that passes meanwhile stops the guest as soon as
-//! the function returns. It sees the guest's exported memory (to read the
+//! the function returns (a host function blocks its call's thread while it
+//! runs: nothing stops it halfway). It sees the guest's exported memory (to read the
 //! arguments a guest passes by pointer and write results back), nothing
 //! else of the guest.
 
@@ -137,13 +138,14 @@ impl HostCall<'_, '_> {
     /// When the guest exports no memory or the range lies outside it.
     pub fn read(&mut self, offset: u32, len: u32) -> Result<Vec<u8>> {
         let memory = self.memory()?;
-        let mut bytes = vec![0; len as usize];
-        memory
-            .read(&*self.caller, offset as usize, &mut bytes)
-            .map_err(|_| {
-                anyhow::anyhow!("{len} bytes at {offset} lie outside the guest's memory")
-            })?;
-        Ok(bytes)
+        // The range is checked before anything is allocated for it: the
+        // guest chooses `len`.
+        let data = memory.data(&*self.caller);
+        let start = offset as usize;
+        match data.get(start..start.saturating_add(len as usize)) {
+            Some(bytes) => Ok(bytes.to_vec()),
+            None => bail!("{len} bytes at {offset} lie outside the guest's memory"),
+        }
     }
 
     /// Writes `bytes` into the guest's memory from `offset`.

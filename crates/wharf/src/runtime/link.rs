@@ -115,11 +115,17 @@ impl Linkers {
         for function in &self.component_host {
             let func = function.func.clone();
             let closure =
-                move |_: wasmtime::StoreContextMut<'_, ComponentState>,
+                move |store: wasmtime::StoreContextMut<'_, ComponentState>,
                       _: wasmtime::component::types::ComponentFunc,
                       args: &[wasmtime::component::Val],
                       results: &mut [wasmtime::component::Val]| {
-                    func(args, results).map_err(wasmtime::Error::from_anyhow)
+                    func(args, results).map_err(wasmtime::Error::from_anyhow)?;
+                    // As for modules: a deadline or cancel that came while
+                    // it ran ends the call now.
+                    match store.data().stop.due() {
+                        Some(exit) => Err(Stopped(exit).into()),
+                        None => Ok(()),
+                    }
                 };
             let defined = if function.instance.is_empty() {
                 linker.root().func_new(&function.name, closure)

@@ -159,6 +159,22 @@ struct Shared {
     slots: Option<Arc<tokio::sync::Semaphore>>,
     queue_timeout: Duration,
     pinning: bool,
+    /// The tokio runtime blocking calls from plain threads run on, made on
+    /// first use: one worker, for the tasks wasmtime-wasi spawns (stdin).
+    tokio: OnceLock<Arc<tokio::runtime::Runtime>>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // The last handle may go inside an async task, where a tokio
+        // runtime must not be dropped (it would block): let it wind down
+        // in the background instead.
+        if let Some(tokio) = self.tokio.take()
+            && let Ok(tokio) = Arc::try_unwrap(tokio)
+        {
+            tokio.shutdown_background();
+        }
+    }
 }
 
 /// Configures a [`Runtime`].
@@ -193,8 +209,15 @@ impl RuntimeBuilder {
     /// and reused (wasmtime's pooling allocator), in which a call is
     /// instantiated in microseconds. A call made while all are busy waits
     /// for one (see [`RuntimeBuilder::queue_timeout`]). Default:
-    /// [`DEFAULT_POOL`]. Each slot reserves address space (4 GiB and guard
-    /// pages for each memory), not memory.
+    /// [`DEFAULT_POOL`].
+    ///
+    /// A pool reserves address space, not memory: each slot has room for
+    /// two linear memories of 4 GiB and their guard pages (about 8 GiB),
+    /// and each engine the runtime makes (one per set of checks its apps
+    /// are loaded with) has its own pool, made when the first app needs
+    /// it. On a host whose address space is small (`ulimit -v`, 39-bit
+    /// address spaces), keep pools small or use
+    /// [`RuntimeBuilder::on_demand`].
     pub fn pool(mut self, sandboxes: u32) -> Self {
         self.allocation = Allocation::Pool(sandboxes.max(1));
         self
@@ -226,12 +249,13 @@ impl RuntimeBuilder {
         self
     }
 
-    /// The runtime.
+    /// The runtime. Its engines (and their pools) are made when the first
+    /// app needs one.
     ///
     /// # Errors
     ///
-    /// When the engine without checks cannot be made (a pool larger than
-    /// the address space holds).
+    /// None yet; an engine wasmtime refuses (a pool larger than the address
+    /// space holds) is an error of the first `load` that needs it.
     pub fn build(self) -> Result<Runtime> {
         let slots = match self.allocation {
             Allocation::Pool(sandboxes) => {
@@ -248,9 +272,9 @@ impl RuntimeBuilder {
                 slots,
                 queue_timeout: self.queue_timeout,
                 pinning: self.pinning,
+                tokio: OnceLock::new(),
             }),
         };
-        runtime.engine(Checks::default())?;
         Ok(runtime)
     }
 }
@@ -319,15 +343,27 @@ impl Runtime {
             engine.pin_loaded_modules();
         }
         let _ = self.shared.pinning;
-        let mut made = false;
-        let engine = slot.get_or_init(|| {
-            made = true;
-            engine
-        });
-        if made && checks.interrupt {
+        // Ticking before it is installed: an engine that could not be
+        // timed is never used. (If another thread installs its own first,
+        // this one is ticked for nothing until the runtime goes.)
+        if checks.interrupt {
             self.shared.ticker.add(engine.engine())?;
         }
-        Ok(engine)
+        Ok(slot.get_or_init(|| engine))
+    }
+
+    /// The tokio runtime blocking calls from plain threads run on.
+    fn tokio(&self) -> Result<&Arc<tokio::runtime::Runtime>> {
+        if let Some(tokio) = self.shared.tokio.get() {
+            return Ok(tokio);
+        }
+        let tokio = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("wharf-io")
+            .enable_all()
+            .build()
+            .map_err(|e| anyhow::anyhow!("cannot start the runtime calls run on: {e}"))?;
+        Ok(self.shared.tokio.get_or_init(|| Arc::new(tokio)))
     }
 
     /// The names of the artifact directories of every engine a runtime

@@ -63,6 +63,7 @@ pub struct ComponentState {
     pub(super) ctx: WasiCtx,
     pub(super) table: ResourceTable,
     pub(super) limiter: GuestLimiter,
+    pub(super) stop: Stop,
 }
 
 impl WasiView for ComponentState {
