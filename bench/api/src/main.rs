@@ -4,13 +4,17 @@
 //! ```text
 //! bench-api run-interruptible [-e KEY=VALUE]… IMAGE [ARGS…]
 //!     a run through the library whose deadline the guest's own code checks
-//! bench-api calls FILE.wasm N
-//!     N calls of a plugin through App::call, one after another
-//! bench-api raw FILE.wasm N
+//! bench-api calls FILE.wasm N [POOL]
+//!     N calls of a plugin through App::call_async, one after another
+//! bench-api raw FILE.wasm N [POOL]
 //!     N instantiate-and-call rounds on wasmtime itself, with the engine
 //!     (configuration, pool) wharf uses for the same plugin
-//! bench-api raw-async FILE.wasm N
+//! bench-api raw-async FILE.wasm N [POOL]
 //!     the same with wasmtime's async calls, on a fiber, as wharf makes them
+//! bench-api raw-async-equal FILE.wasm N [POOL]
+//!     raw-async, also doing by hand what a wharf call gives its guest
+//!     (an argument, captured stdout and stderr, a memory limit, a yield
+//!     at every epoch tick)
 //! bench-api image-calls IMAGE N [ARGS…]
 //!     N calls of an image of the store WHARF_HOME names
 //! bench-api idle FILE.wasm N
@@ -20,7 +24,8 @@
 //!     the binary of a text module, for peers that take only binaries
 //! ```
 //!
-//! `calls`, `raw` and `image-calls` print one JSON object: calls per
+//! POOL is a number of sandboxes for the pool (wharf's default otherwise;
+//! valgrind needs a small one). `calls`, `raw…` and `image-calls` print one JSON object: calls per
 //! second, and the 50th and 99th percentile latency in microseconds;
 //! `idle` prints the resident memory before and with the sandboxes.
 
@@ -50,18 +55,23 @@ fn run() -> Result<i32> {
     match args.first().map(String::as_str) {
         Some("run-interruptible") => run_interruptible(&args[1..]),
         Some("calls") => {
-            let (plugin, count) = plugin_and_count(&args[1..])?;
-            report(&calls(&plugin, count)?);
+            let (plugin, count, pool) = plugin_and_count(&args[1..])?;
+            report(&calls(&plugin, count, pool)?);
             Ok(0)
         }
         Some("raw") => {
-            let (plugin, count) = plugin_and_count(&args[1..])?;
-            report(&raw(&plugin, count)?);
+            let (plugin, count, pool) = plugin_and_count(&args[1..])?;
+            report(&raw(&plugin, count, pool)?);
             Ok(0)
         }
         Some("raw-async") => {
-            let (plugin, count) = plugin_and_count(&args[1..])?;
-            report(&raw_async(&plugin, count)?);
+            let (plugin, count, pool) = plugin_and_count(&args[1..])?;
+            report(&raw_async(&plugin, count, pool)?);
+            Ok(0)
+        }
+        Some("raw-async-equal") => {
+            let (plugin, count, pool) = plugin_and_count(&args[1..])?;
+            report(&raw_async_equal(&plugin, count, pool)?);
             Ok(0)
         }
         Some("image-calls") => {
@@ -79,19 +89,34 @@ fn run() -> Result<i32> {
             Ok(0)
         }
         Some("idle") => {
-            let (plugin, count) = plugin_and_count(&args[1..])?;
+            let (plugin, count, _) = plugin_and_count(&args[1..])?;
             idle(&plugin, count)?;
             Ok(0)
         }
-        _ => bail!("usage: bench-api run-interruptible|calls|raw|image-calls|idle|wasm …"),
+        _ => bail!(
+            "usage: bench-api run-interruptible|calls|raw|raw-async|raw-async-equal|image-calls|idle|wasm …"
+        ),
     }
 }
 
-fn plugin_and_count(args: &[String]) -> Result<(Vec<u8>, usize)> {
+/// A plugin file's bytes, a number of calls and, when given, the number
+/// of sandboxes of the pool.
+fn plugin_and_count(args: &[String]) -> Result<(Vec<u8>, usize, Option<u32>)> {
     let path = args.first().context("a plugin file")?;
     let count = args.get(1).context("a number of calls")?.parse()?;
+    let pool = args.get(2).map(|p| p.parse()).transpose()?;
     let plugin = std::fs::read(path).with_context(|| format!("cannot read {path}"))?;
-    Ok((plugin, count))
+    Ok((plugin, count, pool))
+}
+
+/// The runtime plugin calls are made with: wharf's default pool, or one of
+/// `pool` sandboxes (valgrind cannot reserve the address space of the
+/// default one).
+fn plugin_runtime(pool: Option<u32>) -> Result<Runtime> {
+    match pool {
+        Some(sandboxes) => Runtime::builder().pool(sandboxes).build(),
+        None => Runtime::builder().build(),
+    }
 }
 
 /// Latencies of calls, in the order they were made.
@@ -128,8 +153,8 @@ fn timed(count: usize, mut call: impl FnMut() -> Result<()>) -> Result<Latencies
 
 /// A plugin called through the library, as a server would call it: a
 /// fresh sandbox each time, no `/tmp`, output captured.
-fn calls(plugin: &[u8], count: usize) -> Result<Latencies> {
-    let runtime = Runtime::builder().build()?;
+fn calls(plugin: &[u8], count: usize, pool: Option<u32>) -> Result<Latencies> {
+    let runtime = plugin_runtime(pool)?;
     let app = runtime.load(Source::bytes("plugin", plugin.to_vec()))?;
     // The calls run in a tokio runtime, as a server's would.
     let tokio = tokio::runtime::Builder::new_current_thread()
@@ -151,19 +176,12 @@ fn calls(plugin: &[u8], count: usize) -> Result<Latencies> {
 fn raw_setup(
     plugin: &[u8],
     asynchronous: bool,
+    pool: Option<u32>,
 ) -> Result<(
     wasmtime::Engine,
     wasmtime::InstancePre<wasmtime_wasi::p1::WasiP1Ctx>,
 )> {
-    let runtime = Runtime::builder().build()?;
-    let engine = runtime
-        .engine(Checks {
-            interrupt: true,
-            fuel: false,
-        })?
-        .engine()
-        .clone();
-    let module = wasmtime::Module::new(&engine, plugin).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    let (engine, module) = plugin_module(plugin, pool)?;
     let mut linker = wasmtime::Linker::new(&engine);
     if asynchronous {
         wasmtime_wasi::p1::add_to_linker_async(&mut linker, |ctx| ctx)
@@ -177,6 +195,21 @@ fn raw_setup(
     Ok((engine, pre))
 }
 
+/// The engine wharf makes for an interruptible plugin (epoch checks, the
+/// pool), and `plugin` compiled by it.
+fn plugin_module(plugin: &[u8], pool: Option<u32>) -> Result<(wasmtime::Engine, wasmtime::Module)> {
+    let runtime = plugin_runtime(pool)?;
+    let engine = runtime
+        .engine(Checks {
+            interrupt: true,
+            fuel: false,
+        })?
+        .engine()
+        .clone();
+    let module = wasmtime::Module::new(&engine, plugin).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    Ok((engine, module))
+}
+
 /// A fresh store for a raw round: an empty WASI context, and an epoch
 /// deadline the ticking epoch never reaches.
 fn raw_store(engine: &wasmtime::Engine) -> wasmtime::Store<wasmtime_wasi::p1::WasiP1Ctx> {
@@ -188,8 +221,8 @@ fn raw_store(engine: &wasmtime::Engine) -> wasmtime::Store<wasmtime_wasi::p1::Wa
 /// The same plugin on wasmtime itself, with the engine wharf made for it:
 /// per round, a store with an empty WASI context, an instance from the
 /// pre-instantiated module, and a synchronous call of `_start`.
-fn raw(plugin: &[u8], count: usize) -> Result<Latencies> {
-    let (engine, pre) = raw_setup(plugin, false)?;
+fn raw(plugin: &[u8], count: usize, pool: Option<u32>) -> Result<Latencies> {
+    let (engine, pre) = raw_setup(plugin, false, pool)?;
     // On a thread whose stack holds the guest's Wasm stack, as a sync
     // embedding must arrange.
     std::thread::Builder::new()
@@ -214,25 +247,79 @@ fn raw(plugin: &[u8], count: usize) -> Result<Latencies> {
 
 /// [`raw`], with wasmtime's async calls in a tokio runtime, as wharf
 /// makes them.
-fn raw_async(plugin: &[u8], count: usize) -> Result<Latencies> {
-    let (engine, pre) = raw_setup(plugin, true)?;
+fn raw_async(plugin: &[u8], count: usize, pool: Option<u32>) -> Result<Latencies> {
+    let (engine, pre) = raw_setup(plugin, true, pool)?;
     let tokio = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     timed(count, || {
         tokio.block_on(async {
             let mut store = raw_store(&engine);
-            let instance = pre
-                .instantiate_async(&mut store)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e:#}"))?;
-            let start = instance
-                .get_typed_func::<(), ()>(&mut store, "_start")
-                .map_err(|e| anyhow::anyhow!("{e:#}"))?;
-            start
-                .call_async(&mut store, ())
-                .await
-                .map_err(|e| anyhow::anyhow!("{e:#}"))
+            start_async(&mut store, &pre).await
+        })
+    })
+}
+
+/// Instantiates `pre` in `store` and calls its `_start`, asynchronously.
+async fn start_async<T: Send + 'static>(
+    store: &mut wasmtime::Store<T>,
+    pre: &wasmtime::InstancePre<T>,
+) -> Result<()> {
+    let instance = pre
+        .instantiate_async(&mut *store)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    let start = instance
+        .get_typed_func::<(), ()>(&mut *store, "_start")
+        .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    start
+        .call_async(&mut *store, ())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e:#}"))
+}
+
+/// State of [`raw_async_equal`]'s stores: WASI and a memory limit.
+struct EqualState {
+    wasi: wasmtime_wasi::p1::WasiP1Ctx,
+    limits: wasmtime::StoreLimits,
+}
+
+/// [`raw_async`], doing by hand what a wharf call gives its guest: the
+/// plugin's name as its argument, stdout and stderr captured into 1 MiB
+/// buffers and read back, a memory limit, and a yield at every epoch tick
+/// (where a deadline or a cancel would be noticed).
+fn raw_async_equal(plugin: &[u8], count: usize, pool: Option<u32>) -> Result<Latencies> {
+    use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+    let (engine, module) = plugin_module(plugin, pool)?;
+    let mut linker = wasmtime::Linker::<EqualState>::new(&engine);
+    wasmtime_wasi::p1::add_to_linker_async(&mut linker, |state| &mut state.wasi)
+        .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    let pre = linker
+        .instantiate_pre(&module)
+        .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    timed(count, || {
+        tokio.block_on(async {
+            let stdout = MemoryOutputPipe::new(wharf::runtime::DEFAULT_CAPTURE);
+            let stderr = MemoryOutputPipe::new(wharf::runtime::DEFAULT_CAPTURE);
+            let wasi = wasmtime_wasi::WasiCtxBuilder::new()
+                .args(&["plugin"])
+                .stdout(stdout.clone())
+                .stderr(stderr.clone())
+                .build_p1();
+            let limits = wasmtime::StoreLimitsBuilder::new()
+                .memory_size(wharf::runtime::DEFAULT_MEMORY as usize)
+                .build();
+            let mut store = wasmtime::Store::new(&engine, EqualState { wasi, limits });
+            store.limiter(|state| &mut state.limits);
+            store.set_epoch_deadline(1);
+            store.epoch_deadline_async_yield_and_update(1);
+            start_async(&mut store, &pre).await?;
+            drop(store);
+            let (_out, _err) = (stdout.contents(), stderr.contents());
+            Ok(())
         })
     })
 }

@@ -147,7 +147,9 @@ type ProgramKey = (Digest, bool);
 
 enum Kind {
     Image(Box<ImageApp>),
-    Module(Program),
+    /// A module or component on its own, and the `argv[0]` its calls get
+    /// (the file name of what it was loaded from).
+    Module(Program, String),
 }
 
 /// What an app from an image keeps of it.
@@ -253,12 +255,15 @@ impl App {
         let compiled = engine.load(&name, &digest, || Ok(bytes))?;
         let linkers = Linkers::new(engine.engine(), options.host, options.component_host);
         let program = linkers.link(&name, compiled, None, false)?;
+        let argv0 = Path::new(&name)
+            .file_name()
+            .map_or_else(|| name.clone(), |n| n.to_string_lossy().into_owned());
         Ok(Self {
             inner: Arc::new(AppInner {
                 runtime: runtime.clone(),
                 checks,
                 what: name,
-                kind: Kind::Module(program),
+                kind: Kind::Module(program, argv0),
                 linkers,
                 programs: Mutex::new(HashMap::new()),
             }),
@@ -280,7 +285,7 @@ impl App {
     pub fn image_limits(&self) -> Limits {
         match &self.inner.kind {
             Kind::Image(image) => image.limits,
-            Kind::Module(_) => Limits::default(),
+            Kind::Module(..) => Limits::default(),
         }
     }
 
@@ -302,15 +307,16 @@ impl App {
     /// blocking the task's thread. The first call of an image that runs a
     /// given program loads it (from the artifact cache, or by compiling it)
     /// on the calling task; a server that minds can make one call, or
-    /// [`App::prepare`] one, on a blocking thread first.
+    /// [`App::prepare`] one, on a blocking thread first. The future is
+    /// about 4 KiB (wasmtime's instantiation and call futures are in it);
+    /// it is not boxed, since boxing cost more per call than it saved, so a
+    /// caller that keeps many at once may box them (`tokio::spawn` does).
     ///
     /// # Errors
     ///
     /// As [`App::call`].
     pub async fn call_async(&self, call: Call) -> Result<super::Outcome> {
-        // Boxed, so that the future the caller holds (and moves) stays
-        // small whatever wasmtime's futures inside it weigh.
-        Box::pin(self.prepare(call)?.run_async()).await
+        self.prepare(call)?.run_async().await
     }
 
     /// Resolves, compiles and checks everything a call needs without
@@ -326,7 +332,7 @@ impl App {
         self.check_enforceable(&call, &limits)?;
         let store = match &self.inner.kind {
             Kind::Image(image) => Some(&image.store),
-            Kind::Module(_) => self.inner.runtime.store(),
+            Kind::Module(..) => self.inner.runtime.store(),
         };
         if let Some(store) = store {
             refuse_store_mounts(store, &call.mounts)?;
@@ -339,7 +345,7 @@ impl App {
         let tmp_path = tmp.as_ref().map(|t| t.path());
         let plan = match &self.inner.kind {
             Kind::Image(image) => self.plan_image(image, &call, tmp_path, &mut phases)?,
-            Kind::Module(program) => self.plan_module(program, &call, tmp_path)?,
+            Kind::Module(program, argv0) => self.plan_module(program, argv0, &call, tmp_path)?,
         };
         Ok(PreparedCall {
             app: self.clone(),
@@ -483,20 +489,22 @@ impl App {
 
     /// What a call of a bare module runs: the module, with the call's
     /// arguments after its name.
-    fn plan_module(&self, program: &Program, call: &Call, tmp: Option<&Path>) -> Result<Plan> {
+    fn plan_module(
+        &self,
+        program: &Program,
+        argv0: &str,
+        call: &Call,
+        tmp: Option<&Path>,
+    ) -> Result<Plan> {
         if call.entrypoint.is_some() {
             bail!("an entrypoint override needs an image; a .wasm file is its own entrypoint");
         }
-        let what = &self.inner.what;
         let workdir = match call.workdir.as_deref() {
             None | Some("/") => "/".to_owned(),
             Some(dir) => guest_path::resolve("/", dir),
         };
         let fs = GuestFs::plan(None, &call.mounts, tmp, &workdir)?;
-        let argv0 = Path::new(what)
-            .file_name()
-            .map_or_else(|| what.clone(), |n| n.to_string_lossy().into_owned());
-        let argv = std::iter::once(argv0)
+        let argv = std::iter::once(argv0.to_owned())
             .chain(call.args.iter().flatten().cloned())
             .collect();
         Ok(Plan {

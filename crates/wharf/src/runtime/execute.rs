@@ -153,41 +153,27 @@ impl PreparedCall {
         let mut slot = None;
         let (exit, usage, stdout, stderr) = match self.program.clone() {
             Program::Module(pre, start) => {
-                let mut builder = self.wasi()?;
-                let (stdout, stderr) =
-                    stdio::wire(&mut builder, stdio.stdin, stdio.stdout, stdio.stderr);
-                let mut state = ModuleState::new(builder.build_p1(), self.limits.memory);
-                state.stop = stop;
-                let mut store = WasmStore::new(&self.engine, state);
-                store.limiter(|state| &mut state.limiter);
-                self.limit(&mut store)?;
-                let guest = async {
-                    slot = self.app.runtime().sandbox_slot().await?;
-                    self.run_module(&mut store, &pre, &start).await
+                let (mut store, stdout, stderr) = self.module_store(stdio, stop)?;
+                let exit = {
+                    let guest = std::pin::pin!(async {
+                        slot = self.app.runtime().sandbox_slot().await?;
+                        self.run_module(&mut store, &pre, &start).await
+                    });
+                    self.race(deadline, guest).await?
                 };
-                let exit = self.race(deadline, guest).await?;
                 let usage = self.usage(&store, store.data().limiter.peak(), started);
                 self.dispose(store);
                 (exit, usage, stdout, stderr)
             }
             Program::Component(pre) => {
-                let mut builder = self.wasi()?;
-                let (stdout, stderr) =
-                    stdio::wire(&mut builder, stdio.stdin, stdio.stdout, stdio.stderr);
-                let state = ComponentState {
-                    ctx: builder.build(),
-                    table: ResourceTable::new(),
-                    limiter: GuestLimiter::new(self.limits.memory),
-                    stop,
+                let (mut store, stdout, stderr) = self.component_store(stdio, stop)?;
+                let exit = {
+                    let guest = std::pin::pin!(async {
+                        slot = self.app.runtime().sandbox_slot().await?;
+                        self.run_component(&mut store, &pre).await
+                    });
+                    self.race(deadline, guest).await?
                 };
-                let mut store = WasmStore::new(&self.engine, state);
-                store.limiter(|state| &mut state.limiter);
-                self.limit(&mut store)?;
-                let guest = async {
-                    slot = self.app.runtime().sandbox_slot().await?;
-                    self.run_component(&mut store, &pre).await
-                };
-                let exit = self.race(deadline, guest).await?;
                 let usage = self.usage(&store, store.data().limiter.peak(), started);
                 self.dispose(store);
                 (exit, usage, stdout, stderr)
@@ -207,15 +193,59 @@ impl PreparedCall {
         })
     }
 
+    /// A core module's store for this call: its WASI context, with stdio
+    /// wired as `stdio` says, and its limits. Returns the store and the
+    /// sinks of stdout and stderr. (Kept out of [`PreparedCall::run_async`]
+    /// so that the WASI builder is not part of its future.)
+    fn module_store(
+        &self,
+        stdio: Stdio,
+        stop: Stop,
+    ) -> Result<(WasmStore<ModuleState>, Option<Sink>, Option<Sink>)> {
+        let mut builder = self.wasi()?;
+        let (stdout, stderr) = stdio::wire(&mut builder, stdio.stdin, stdio.stdout, stdio.stderr);
+        let mut state = ModuleState::new(builder.build_p1(), self.limits.memory);
+        state.stop = stop;
+        let mut store = WasmStore::new(&self.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        self.limit(&mut store)?;
+        Ok((store, stdout, stderr))
+    }
+
+    /// [`PreparedCall::module_store`] for a component.
+    fn component_store(
+        &self,
+        stdio: Stdio,
+        stop: Stop,
+    ) -> Result<(WasmStore<ComponentState>, Option<Sink>, Option<Sink>)> {
+        let mut builder = self.wasi()?;
+        let (stdout, stderr) = stdio::wire(&mut builder, stdio.stdin, stdio.stdout, stdio.stderr);
+        let state = ComponentState {
+            ctx: builder.build(),
+            table: ResourceTable::new(),
+            limiter: GuestLimiter::new(self.limits.memory),
+            stop,
+        };
+        let mut store = WasmStore::new(&self.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        self.limit(&mut store)?;
+        Ok((store, stdout, stderr))
+    }
+
     /// Runs `guest` until it ends, its deadline passes or its cancel handle
     /// is cancelled, whichever comes first. A guest that computes reaches
     /// an epoch check every tick and yields there, which lets the other two
     /// be noticed; one waiting in a host call is dropped where it waits.
+    /// `guest` is pinned where the caller made it: wasmtime's futures make
+    /// it a few KiB, which moving would copy on every call.
     async fn race(
         &self,
         timeout: Option<Duration>,
-        guest: impl Future<Output = Result<Exit>>,
+        guest: std::pin::Pin<&mut impl Future<Output = Result<Exit>>>,
     ) -> Result<Exit> {
+        if timeout.is_none() && self.cancel.is_none() {
+            return guest.await;
+        }
         let cancelled = async {
             match &self.cancel {
                 Some(cancel) => cancel.cancelled().await,
@@ -429,10 +459,11 @@ pub(super) fn wasi_context(
     workdir: &str,
 ) -> Result<WasiCtxBuilder> {
     let mut builder = WasiCtxBuilder::new();
-    builder
-        .allow_blocking_current_thread(true)
-        .args(argv)
-        .initial_cwd(workdir);
+    builder.allow_blocking_current_thread(true).args(argv);
+    // Unset, a guest's working directory is `/` already.
+    if workdir != "/" {
+        builder.initial_cwd(workdir);
+    }
     for (key, value) in env {
         builder.env(key, value);
     }

@@ -65,7 +65,7 @@ pub use engine::{
 pub use execute::PreparedCall;
 pub use filesystem::{GuestFs, Mount, Preopen};
 pub use host::{ComponentHostFunction, HostCall, HostFunction};
-pub use limits::{EffectiveLimits, LimitHit};
+pub use limits::{DEFAULT_MEMORY, EffectiveLimits, LimitHit};
 pub use link::{Program, Start};
 pub use precompile::{EntrypointProgram, PrecompileProgress, Precompiled};
 pub use state::{ComponentState, ModuleState};
