@@ -16,6 +16,7 @@
  *   --alloc MIB         allocate and touch MIB mebibytes, one at a time
  *   --flood MIB         write MIB mebibytes to stdout
  *   --quiet             skip the greeting, arguments and environment
+ *   --pwd               print the working directory
  * Every failure is reported on stderr with errno's text, and the program
  * goes on; the exit status is 1 if anything failed.
  */
@@ -108,6 +109,11 @@ static void flood(long mib) {
 }
 
 int main(int argc, char **argv) {
+    /* WASI programs start in `/`; wharf names the run's working directory
+     * in PWD, as a shell does. Start there. */
+    const char *pwd = getenv("PWD");
+    if (pwd && chdir(pwd) != 0) fail("cannot enter", pwd);
+
     int quiet = 0;
     for (int i = 1; i < argc; i++)
         if (strcmp(argv[i], "--quiet") == 0) quiet = 1;
@@ -123,6 +129,10 @@ int main(int argc, char **argv) {
         int has1 = i + 1 < argc, has2 = i + 2 < argc;
         if (strcmp(opt, "--ls") == 0 && has1) {
             list(argv[++i]);
+        } else if (strcmp(opt, "--pwd") == 0) {
+            char cwd[4096];
+            if (getcwd(cwd, sizeof cwd)) printf("%s\n", cwd);
+            else fail("cannot get", "the working directory");
         } else if (strcmp(opt, "--cat") == 0 && has1) {
             cat(argv[++i]);
         } else if (strcmp(opt, "--write") == 0 && has2) {

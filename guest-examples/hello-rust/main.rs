@@ -3,13 +3,28 @@
 //! It greets, prints its arguments and the variables whose names start
 //! with `APP_`, then reads each file named after `--cat` and writes `TEXT`
 //! to each `--write FILE TEXT`. Paths may be relative: they resolve from
-//! the image's working directory.
+//! the image's working directory, which a WASI program starts outside of
+//! (in `/`) and wharf names in `PWD`.
 
 use std::env;
+use std::ffi::CString;
 use std::fs;
+use std::os::raw::c_char;
 use std::process::ExitCode;
 
+extern "C" {
+    /// wasi-libc's, which Rust's standard library resolves relative paths
+    /// with (`std::env::set_current_dir` is unsupported on this target).
+    fn chdir(path: *const c_char) -> i32;
+}
+
 fn main() -> ExitCode {
+    if let Some(pwd) = env::var("PWD").ok().and_then(|p| CString::new(p).ok()) {
+        // SAFETY: a NUL-terminated path that outlives the call.
+        if unsafe { chdir(pwd.as_ptr()) } != 0 {
+            eprintln!("hello-rust: cannot enter {}", pwd.to_string_lossy());
+        }
+    }
     println!("Hello from Rust in a wharf sandbox!");
     let args: Vec<String> = env::args().collect();
     for (i, arg) in args.iter().enumerate() {

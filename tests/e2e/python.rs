@@ -88,3 +88,22 @@ fn requirements_need_a_python_base_and_a_file_in_the_context() {
         .code(1)
         .stderr_has(&["requirements file '../r.txt' is outside the build context"]);
 }
+
+#[test]
+fn zoneinfo_knows_every_time_zone_offline_in_both_python_images() {
+    let probe = "from datetime import datetime, timezone\n\
+                 from zoneinfo import ZoneInfo\n\
+                 t = datetime(2026, 7, 1, 12, tzinfo=timezone.utc)\n\
+                 print(t.astimezone(ZoneInfo('Asia/Tokyo')).isoformat(), \
+                 t.astimezone(ZoneInfo('Europe/Paris')).tzname(), \
+                 datetime(2026, 1, 1, tzinfo=ZoneInfo('America/New_York')).utcoffset())";
+    let expected = "2026-07-01T21:00:00+09:00 CEST -1 day, 19:00:00\n";
+    let out = crate::support::python_store()
+        .run(["run", "my-first-image", "python", "-c", probe])
+        .ok();
+    assert_eq!(out.stdout, expected);
+    let out = crate::support::python_sci_store()
+        .run(["run", "pandas-report", "python", "-c", probe])
+        .ok();
+    assert_eq!(out.stdout, expected);
+}

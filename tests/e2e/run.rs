@@ -256,7 +256,7 @@ fn a_bare_wasm_file_runs_without_an_image_and_gets_a_root_from_a_mount() {
 }
 
 #[test]
-fn workdir_makes_relative_paths_resolve_from_it() {
+fn workdir_is_named_in_pwd_and_relative_paths_resolve_from_it() {
     let wharf = hello_store();
     let ctx = hello_context(
         "from = \"hello-c\"\nworkdir = \"/work\"\n[[copy]]\nsrc = \"note.txt\"\ndest = \".\"\n",
@@ -268,6 +268,7 @@ fn workdir_makes_relative_paths_resolve_from_it() {
             "run",
             "wd",
             "--quiet",
+            "--pwd",
             "--cat",
             "note.txt",
             "--cat",
@@ -276,7 +277,15 @@ fn workdir_makes_relative_paths_resolve_from_it() {
             "/usr/bin",
         ])
         .ok();
-    assert_eq!(out.stdout, "relative\nrelative\n/usr/bin:\n  hello.wasm\n");
+    // hello.c changes to $PWD first, as the README shows a C guest does.
+    assert_eq!(
+        out.stdout,
+        "/work\nrelative\nrelative\n/usr/bin:\n  hello.wasm\n"
+    );
+    wharf
+        .run(["run", "wd"])
+        .ok()
+        .stdout_has(&["env PWD=/work\n"]);
 
     // -w overrides it, into a mount too.
     let data = tempfile::tempdir().unwrap();
@@ -324,7 +333,7 @@ fn python_sees_no_host_environment_and_cannot_write_the_image() {
     assert_eq!(
         stdout.lines().collect::<Vec<_>>(),
         [
-            "['APP_ENV', 'PATH', 'PYTHONDONTWRITEBYTECODE', 'PYTHONHOME']",
+            "['APP_ENV', 'PATH', 'PWD', 'PYTHONDONTWRITEBYTECODE', 'PYTHONHOME']",
             "refused 63"
         ]
     );

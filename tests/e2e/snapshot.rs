@@ -139,8 +139,8 @@ fn a_run_sees_its_own_environment_arguments_and_working_directory() {
     let dir = tempfile::tempdir().unwrap();
     let env_file = dir.path().join("run.env");
     std::fs::write(&env_file, "FROM_FILE=file\nREPORT_TITLE=from the file\n").unwrap();
-    // Relative paths resolve from the run's working directory (see
-    // runtime/filesystem.rs for how a WASI program gets one).
+    // Relative paths resolve from the run's working directory: the resume
+    // request changes to it (docs/sandbox.md).
     let probe = "import os, sys; open('made-here', 'w').close(); \
                  print('pandas' in sys.modules, sys.argv[1:], os.path.exists('/tmp/made-here'), \
                  os.environ['REPORT_TITLE'], os.environ['FROM_FILE'], os.environ['ONLY_HERE'])";
@@ -181,7 +181,7 @@ fn a_run_sees_its_own_environment_arguments_and_working_directory() {
     assert_eq!(
         out.lines(),
         [
-            "[('HOME', '/tmp'), ('PATH', '/usr/local/bin:/usr/bin:/bin'), \
+            "[('HOME', '/tmp'), ('PATH', '/usr/local/bin:/usr/bin:/bin'), ('PWD', '/app'), \
              ('PYTHONTZPATH', ''), ('REPORT_TITLE', 'all regions'), ('TMPDIR', '/tmp')]",
             "\"\"\"Sales report: reads a CSV, sums revenue per region and month with pandas,",
         ]
@@ -318,4 +318,31 @@ fn python_3_12_says_it_cannot_be_snapshotted() {
         .code(1)
         .stderr_has(&["wharf.toml:4", "cannot be snapshotted", "python:3.12"]);
     wharf.run(["inspect", "py312-snap"]).code(1);
+}
+
+#[test]
+fn a_resumed_run_starts_in_its_working_directory() {
+    let wharf = python_sci_store();
+    let out = wharf
+        .run([
+            "run",
+            "pandas-report",
+            "python",
+            "-c",
+            "import os, pathlib; print(os.getcwd(), pathlib.Path.cwd(), os.path.abspath('report.py'))",
+        ])
+        .ok();
+    assert_eq!(out.lines(), ["/app /app /app/report.py"]);
+    let out = wharf
+        .run([
+            "run",
+            "-w",
+            "/tmp",
+            "pandas-report",
+            "python",
+            "-c",
+            "import os; print(os.getcwd())",
+        ])
+        .ok();
+    assert_eq!(out.lines(), ["/tmp"]);
 }

@@ -16,6 +16,7 @@ pub mod archive;
 pub mod build;
 pub mod digest;
 pub mod guest_path;
+pub mod guest_tree;
 pub mod ignore;
 pub mod image;
 pub mod launch;

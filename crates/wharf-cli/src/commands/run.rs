@@ -10,7 +10,7 @@ use clap::Args;
 use crate::exit;
 use wharf::guest_path;
 use wharf::manifest::Limits;
-use wharf::runtime::env::{self, EnvVar};
+use wharf::runtime::env::{self, EnvFlag};
 use wharf::runtime::{
     Call, Exit, LimitHit, LoadOptions, Mount, Output, Runtime, Source, Stdin, TimeoutBy,
 };
@@ -105,12 +105,12 @@ impl RunCommand {
         let mut command = self.command.into_iter();
         let image = command.next().expect("clap requires IMAGE");
         let args: Vec<String> = command.collect();
-        let mut vars: Vec<EnvVar> = Vec::new();
+        let mut vars: Vec<EnvFlag> = Vec::new();
         for file in &self.env_files {
             vars.extend(env::read_env_file(file)?);
         }
         for flag in &self.env {
-            vars.extend(env::parse_env_flag(flag)?);
+            vars.push(env::parse_env_flag(flag)?);
         }
         let mounts = self
             .volumes
@@ -150,7 +150,7 @@ impl RunCommand {
         call.entrypoint = self
             .entrypoint
             .map(|e| if e.is_empty() { Vec::new() } else { vec![e] });
-        call.env = vars;
+        call = call.env_flags(vars);
         call.mounts = mounts;
         call.workdir = self.workdir;
         call.limits = Limits {
@@ -163,14 +163,12 @@ impl RunCommand {
         for warning in prepared.warnings() {
             eprintln!("wharf: warning: {warning}");
         }
-        let watchdog = prepared
-            .limits()
-            .timeout
-            .map(|limit| Watchdog::start(limit, prepared.scratch_dir().map(Path::to_owned)));
+        let watchdog = Watchdog::start(
+            prepared.limits().timeout,
+            prepared.scratch_dir().map(Path::to_owned),
+        );
         let outcome = super::block_on(prepared.exiting().run_async())?;
-        if let Some(watchdog) = watchdog {
-            watchdog.disarm();
-        }
+        watchdog.disarm();
         // The process ends next: leave the app, its engine and its compiled
         // modules (hundreds of megabytes mapped, thousands of types
         // registered) to the operating system instead of taking them apart
@@ -182,9 +180,11 @@ impl RunCommand {
 }
 
 /// Ends the process when the run's time is up, as `timeout(1)` ends its
-/// command: the guest's code needs no checks for it, whether it computes
-/// or waits in a host call (a sleep, a read), and runs as fast as without
-/// a timeout.
+/// command, or when the process is interrupted (Ctrl-C, `SIGTERM`), in
+/// either case after removing the run's scratch directory (its `/tmp`), as
+/// a finished run does. The guest's code needs no checks for it, whether it
+/// computes or waits in a host call (a sleep, a read), and runs as fast as
+/// without a timeout.
 struct Watchdog {
     /// Set once the run is over; the watchdog holds it while it ends the
     /// process, so that a run finishing at that moment is not reported as
@@ -193,34 +193,90 @@ struct Watchdog {
 }
 
 impl Watchdog {
-    /// Starts counting `limit`; when it passes first, removes the run's
-    /// scratch directory (its `/tmp`), says which limit ran out and exits
-    /// with its status.
-    fn start(limit: Duration, scratch: Option<PathBuf>) -> Self {
+    /// Starts watching for interruptions and, when there is a `limit`,
+    /// counting it; whichever comes first while the run goes on removes
+    /// `scratch`, says what happened and exits with its status (124 for
+    /// the timeout, 128 + the signal for an interruption, as a shell
+    /// reports a process the signal ended).
+    fn start(limit: Option<Duration>, scratch: Option<PathBuf>) -> Self {
         let finished = Arc::new(Mutex::new(false));
-        let watched = finished.clone();
-        std::thread::Builder::new()
-            .name("wharf-watchdog".into())
-            .spawn(move || {
-                std::thread::sleep(limit);
-                let finished = watched.lock().unwrap_or_else(|e| e.into_inner());
-                if *finished {
-                    return;
-                }
-                if let Some(scratch) = &scratch {
-                    let _ = std::fs::remove_dir_all(scratch);
-                }
-                let hit = LimitHit::Timeout { limit };
-                eprintln!("wharf: {hit} ({})", raise(&hit));
-                std::process::exit(hit.code());
-            })
-            .expect("cannot start the watchdog thread");
+        let end = Ending {
+            finished: finished.clone(),
+            scratch,
+        };
+        if let Some(limit) = limit {
+            let end = end.clone();
+            std::thread::Builder::new()
+                .name("wharf-watchdog".into())
+                .spawn(move || {
+                    std::thread::sleep(limit);
+                    let hit = LimitHit::Timeout { limit };
+                    end.now(hit.code(), Some(format!("{hit} ({})", raise(&hit))));
+                })
+                .expect("cannot start the watchdog thread");
+        }
+        interruptions::watch(end);
         Self { finished }
     }
 
     /// The run is over: the watchdog will not end the process.
     fn disarm(self) {
         *self.finished.lock().unwrap_or_else(|e| e.into_inner()) = true;
+    }
+}
+
+/// How the watchdog ends the process.
+#[derive(Clone)]
+struct Ending {
+    finished: Arc<Mutex<bool>>,
+    scratch: Option<PathBuf>,
+}
+
+impl Ending {
+    /// Unless the run is over, removes its scratch directory, prints
+    /// `message` and exits with `code`.
+    fn now(&self, code: i32, message: Option<String>) {
+        let finished = self.finished.lock().unwrap_or_else(|e| e.into_inner());
+        if *finished {
+            return;
+        }
+        if let Some(scratch) = &self.scratch {
+            let _ = std::fs::remove_dir_all(scratch);
+        }
+        if let Some(message) = message {
+            eprintln!("wharf: {message}");
+        }
+        std::process::exit(code);
+    }
+}
+
+/// Interruptions on Unix: `SIGINT`, `SIGTERM` and `SIGHUP`, caught on a
+/// thread of their own.
+#[cfg(unix)]
+mod interruptions {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    use signal_hook::iterator::Signals;
+
+    pub(super) fn watch(end: super::Ending) {
+        let Ok(mut signals) = Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
+            return; // the default handling stays: the process just ends
+        };
+        let _ = std::thread::Builder::new()
+            .name("wharf-signals".into())
+            .spawn(move || {
+                if let Some(signal) = signals.forever().next() {
+                    end.now(128 + signal, None);
+                }
+            });
+    }
+}
+
+/// Interruptions on Windows: Ctrl-C, Ctrl-Break and closing the console,
+/// reported with the status a Unix shell gives Ctrl-C.
+#[cfg(windows)]
+mod interruptions {
+    pub(super) fn watch(end: super::Ending) {
+        let _ = ctrlc::set_handler(move || end.now(130, None));
     }
 }
 

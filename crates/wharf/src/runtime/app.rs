@@ -421,7 +421,7 @@ impl App {
         };
         phases.mark("resolve");
         let fs = GuestFs::plan(Some(image.rootfs.tree()), &call.mounts, tmp, &workdir)?;
-        let argv = command::command_line(
+        let mut argv = command::command_line(
             config,
             call.entrypoint.as_deref(),
             call.args.as_deref().unwrap_or(&[]),
@@ -475,8 +475,27 @@ impl App {
                 program
             }
         };
+        env.retain(|(k, _)| !call.unset.contains(k));
         if !env.iter().any(|(k, _)| k == "PATH") {
             env.push(("PATH".into(), DEFAULT_PATH.into()));
+        }
+        // A preview 1 guest starts in `/` whatever the host says (wasi-libc
+        // has no hook for it): it is told its working directory in `PWD`,
+        // as a shell tells a program, and can `chdir` there.
+        if workdir != "/" && !env.iter().any(|(k, _)| k == "PWD") {
+            env.push(("PWD".into(), workdir.clone()));
+        }
+        // CPython makes a relative script path absolute against `/`
+        // before anything in the image can change directory: given
+        // absolute, `__file__` and `sys.path[0]` are the workdir's, as in
+        // Docker (the image's `site` hook then changes directory).
+        let python_command = image.launch.is_none()
+            && config
+                .labels
+                .contains_key(crate::build::python::VERSION_LABEL)
+            && guest_path::file_name(&located).starts_with("python");
+        if let Some(index) = command::python_script(&argv).filter(|_| python_command) {
+            argv[index] = guest_path::resolve(&workdir, &argv[index]);
         }
         Ok(Plan {
             program,
@@ -507,10 +526,17 @@ impl App {
         let argv = std::iter::once(argv0.to_owned())
             .chain(call.args.iter().flatten().cloned())
             .collect();
+        let mut env: Vec<env::EnvVar> = env::merge(&[], &call.env)
+            .into_iter()
+            .filter(|(k, _)| !call.unset.contains(k))
+            .collect();
+        if workdir != "/" && !env.iter().any(|(k, _)| k == "PWD") {
+            env.push(("PWD".into(), workdir.clone()));
+        }
         Ok(Plan {
             program: program.clone(),
             argv,
-            env: env::merge(&[], &call.env),
+            env,
             fs,
             workdir,
         })
@@ -548,8 +574,10 @@ struct Plan {
 /// `system prune` collects it.
 fn scratch_dir(store: Option<&Store>) -> Result<tempfile::TempDir> {
     match store {
+        // Named after the process, so that `system prune` can tell the
+        // leftovers of a process that is gone (store::run_owner_gone).
         Some(store) => tempfile::Builder::new()
-            .prefix("run-")
+            .prefix(&format!("run-{}-", std::process::id()))
             .tempdir_in(store.root().join("tmp")),
         None => tempfile::Builder::new().prefix("wharf-run-").tempdir(),
     }

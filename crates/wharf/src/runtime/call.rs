@@ -42,6 +42,9 @@ pub struct Call {
     pub entrypoint: Option<Vec<String>>,
     /// Variables applied over the image's, in order.
     pub env: Vec<EnvVar>,
+    /// Variables removed, from the image's and `env` alike (what `docker
+    /// run -e NAME` does when the host has no `NAME`).
+    pub unset: Vec<String>,
     /// What the guest reads on stdin.
     pub stdin: Stdin,
     /// Where the guest's stdout goes.
@@ -80,6 +83,33 @@ impl Call {
     /// Sets a variable (later calls win).
     pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Removes a variable the image (or [`Call::env`]) sets.
+    pub fn unset_env(mut self, key: impl Into<String>) -> Self {
+        self.unset.push(key.into());
+        self
+    }
+
+    /// Applies `-e` flags and env-file lines in order, as `docker run`
+    /// does: a value sets the variable, none removes it (the last word on
+    /// a name wins).
+    pub fn env_flags(mut self, flags: impl IntoIterator<Item = super::env::EnvFlag>) -> Self {
+        for (key, value) in flags {
+            self.unset.retain(|k| *k != key);
+            match value {
+                // A name set before keeps its place, as over the image's.
+                Some(value) => match self.env.iter_mut().find(|(k, _)| *k == key) {
+                    Some(entry) => entry.1 = value,
+                    None => self.env.push((key, value)),
+                },
+                None => {
+                    self.env.retain(|(k, _)| *k != key);
+                    self.unset.push(key);
+                }
+            }
+        }
         self
     }
 

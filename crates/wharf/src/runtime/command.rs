@@ -61,6 +61,49 @@ pub fn locate(fs: &GuestFs, argv0: &str, path_var: &str, workdir: &str) -> Resul
     .into())
 }
 
+/// The index of the script in a `python` command line (`python [OPTIONS]
+/// SCRIPT [ARGS]`), as CPython's own parser reads its options: none for
+/// `-c`, `-m`, `-` (stdin) or no script. Options that take a value (`-W`,
+/// `-X`, `--check-hash-based-pycs`) take the next argument unless it is
+/// attached; short flags may be combined (`-uB`).
+pub fn python_script(argv: &[String]) -> Option<usize> {
+    let mut i = 1;
+    while let Some(arg) = argv.get(i) {
+        if arg == "--" {
+            return (i + 1 < argv.len()).then_some(i + 1);
+        }
+        if arg == "-" {
+            return None;
+        }
+        if let Some(long) = arg.strip_prefix("--") {
+            i += if long == "check-hash-based-pycs" {
+                2
+            } else {
+                1
+            };
+            continue;
+        }
+        let Some(flags) = arg.strip_prefix('-') else {
+            return Some(i);
+        };
+        let mut step = 1;
+        for (at, flag) in flags.char_indices() {
+            match flag {
+                'c' | 'm' => return None,
+                'W' | 'X' => {
+                    if at + 1 == flags.len() {
+                        step = 2;
+                    }
+                    break;
+                }
+                _ => {}
+            }
+        }
+        i += step;
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,6 +144,28 @@ mod tests {
             command_line(&c, Some(&strings(&["hello"])), &strings(&["x"])).unwrap(),
             strings(&["hello", "x"])
         );
+    }
+
+    #[test]
+    fn the_script_of_a_python_command_line_is_found_past_its_options() {
+        let at = |items: &[&str]| python_script(&strings(items));
+        assert_eq!(at(&["python", "app.py", "-c"]), Some(1));
+        assert_eq!(at(&["python", "-u", "-B", "app.py"]), Some(3));
+        assert_eq!(at(&["python", "-uB", "app.py"]), Some(2));
+        assert_eq!(at(&["python", "-W", "ignore", "app.py"]), Some(3));
+        assert_eq!(at(&["python", "-Wignore", "app.py"]), Some(2));
+        assert_eq!(at(&["python", "-X", "dev", "-u", "a/b.py", "x"]), Some(4));
+        assert_eq!(
+            at(&["python", "--check-hash-based-pycs", "never", "s.py"]),
+            Some(3)
+        );
+        assert_eq!(at(&["python", "--", "-weird.py"]), Some(2));
+        assert_eq!(at(&["python", "-c", "print(1)"]), None);
+        assert_eq!(at(&["python", "-uc", "print(1)"]), None);
+        assert_eq!(at(&["python", "-m", "http.server"]), None);
+        assert_eq!(at(&["python", "-"]), None);
+        assert_eq!(at(&["python", "-i"]), None);
+        assert_eq!(at(&["python"]), None);
     }
 
     #[test]

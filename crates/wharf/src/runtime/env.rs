@@ -1,6 +1,7 @@
 //! The guest's environment: exactly the image's variables, then
 //! `--env-file`, then `-e`, each overriding the one before. Nothing comes
-//! from the host unless a flag names it.
+//! from the host unless a flag names it; a flag that names a variable the
+//! host lacks removes it, as Docker does.
 
 use std::path::Path;
 
@@ -9,35 +10,39 @@ use anyhow::{Context, Result, bail};
 /// One variable: a name and its value.
 pub type EnvVar = (String, String);
 
+/// What one `-e` flag or env-file line asks for: a variable's name and its
+/// value, or no value when it names a host variable the host lacks (the
+/// guest then has no such variable, whatever its image says).
+pub type EnvFlag = (String, Option<String>);
+
 /// Parses a `-e` argument: `KEY=VALUE` sets a value; a bare `KEY` copies
-/// the host's value, and sets nothing when the host has none (as Docker
+/// the host's value, and removes `KEY` when the host has none (as Docker
 /// does).
-pub fn parse_env_flag(text: &str) -> Result<Option<EnvVar>> {
+pub fn parse_env_flag(text: &str) -> Result<EnvFlag> {
     match text.split_once('=') {
         Some((key, value)) => {
             check_name(key, text)?;
-            Ok(Some((key.to_owned(), value.to_owned())))
+            Ok((key.to_owned(), Some(value.to_owned())))
         }
         None => {
             check_name(text, text)?;
-            Ok(std::env::var(text)
-                .ok()
-                .map(|value| (text.to_owned(), value)))
+            Ok((text.to_owned(), std::env::var(text).ok()))
         }
     }
 }
 
 /// Reads an env file in Docker's format: `KEY=VALUE` lines taken
 /// literally (no quotes, no expansion), `KEY` alone copies the host's
-/// value, `#` comment lines and blank lines are skipped.
-pub fn read_env_file(path: &Path) -> Result<Vec<EnvVar>> {
+/// value (or removes `KEY`, as [`parse_env_flag`] does), `#` comment lines
+/// and blank lines are skipped.
+pub fn read_env_file(path: &Path) -> Result<Vec<EnvFlag>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read env file {}", path.display()))?;
     parse_env_file(&text).with_context(|| format!("in env file {}", path.display()))
 }
 
 /// Parses the text of an env file; see [`read_env_file`].
-pub fn parse_env_file(text: &str) -> Result<Vec<EnvVar>> {
+pub fn parse_env_file(text: &str) -> Result<Vec<EnvFlag>> {
     let mut vars = Vec::new();
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     for (index, line) in text.lines().enumerate() {
@@ -45,8 +50,7 @@ pub fn parse_env_file(text: &str) -> Result<Vec<EnvVar>> {
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
         }
-        let parsed = parse_env_flag(trimmed).with_context(|| format!("line {}", index + 1))?;
-        vars.extend(parsed);
+        vars.push(parse_env_flag(trimmed).with_context(|| format!("line {}", index + 1))?);
     }
     Ok(vars)
 }
@@ -87,19 +91,22 @@ mod tests {
     fn flags_set_values_or_copy_the_host() {
         assert_eq!(
             parse_env_flag("APP_ENV=Staging").unwrap(),
-            Some(("APP_ENV".into(), "Staging".into()))
+            ("APP_ENV".into(), Some("Staging".into()))
         );
         assert_eq!(
             parse_env_flag("EMPTY=").unwrap(),
-            Some(("EMPTY".into(), String::new()))
+            ("EMPTY".into(), Some(String::new()))
         );
         assert_eq!(
             parse_env_flag("X=a=b").unwrap(),
-            Some(("X".into(), "a=b".into()))
+            ("X".into(), Some("a=b".into()))
         );
-        assert_eq!(parse_env_flag("WHARF_SURELY_UNSET_VARIABLE").unwrap(), None);
+        assert_eq!(
+            parse_env_flag("WHARF_SURELY_UNSET_VARIABLE").unwrap(),
+            ("WHARF_SURELY_UNSET_VARIABLE".into(), None)
+        );
         let path = std::env::var("PATH").unwrap();
-        assert_eq!(parse_env_flag("PATH").unwrap(), Some(("PATH".into(), path)));
+        assert_eq!(parse_env_flag("PATH").unwrap(), ("PATH".into(), Some(path)));
     }
 
     #[test]
@@ -116,9 +123,9 @@ mod tests {
         assert_eq!(
             vars,
             vec![
-                ("A".into(), "1".into()),
-                ("B".into(), "\"quoted\"".into()),
-                ("C".into(), "spaced value".into()),
+                ("A".into(), Some("1".into())),
+                ("B".into(), Some("\"quoted\"".into())),
+                ("C".into(), Some("spaced value".into())),
             ]
         );
         let err = parse_env_file("OK=1\nBAD KEY=2\n").unwrap_err();

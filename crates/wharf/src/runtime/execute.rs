@@ -18,6 +18,7 @@ use super::limits::{EffectiveLimits, GuestLimiter, LimitHit, MemoryLimitExceeded
 use super::link::{Program, Start};
 use super::state::{ComponentState, ModuleState, Stop, Stopped};
 use super::stdio::{self, Sink};
+use super::tree::TreeCtx;
 
 /// A call's stdio, as its [`super::Call`] asked.
 pub(super) struct Stdio {
@@ -204,7 +205,14 @@ impl PreparedCall {
     ) -> Result<(WasmStore<ModuleState>, Option<Sink>, Option<Sink>)> {
         let mut builder = self.wasi()?;
         let (stdout, stderr) = stdio::wire(&mut builder, stdio.stdin, stdio.stdout, stdio.stderr);
-        let mut state = ModuleState::new(builder.build_p1(), self.limits.memory);
+        let wasi = builder.build_p1();
+        // A guest handed directories sees them as one tree.
+        let wasi = if self.fs.preopens().is_empty() {
+            TreeCtx::plain(wasi)
+        } else {
+            TreeCtx::new(wasi, self.fs.table(), self.fs.dirs()?)
+        };
+        let mut state = ModuleState::new(wasi, self.limits.memory);
         state.stop = stop;
         let mut store = WasmStore::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);

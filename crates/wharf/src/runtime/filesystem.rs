@@ -6,19 +6,15 @@
 //! is a WASI preopen, so the guest reaches nothing else (cap-std enforces it
 //! against `..`, absolute paths and symlinks).
 //!
-//! # The working directory
+//! # One tree
 //!
-//! WASI preview 1 has no working directory: wasi-libc starts every program
-//! in `/` and turns `app.py` into `/app.py` before the host sees it. So
-//! that `workdir = "/app"` works as in Docker, a run whose working
-//! directory is not `/` gets a different set of preopens: each top-level
-//! directory of the image (and each mount) keeps its absolute name, and the
-//! working directory itself serves every other path. Absolute paths into
-//! the image's directories and relative paths from the working directory
-//! then both resolve as a Docker user expects. What this cannot do, and
-//! wharf warns about: a relative path whose first component has the name
-//! of a top-level directory reaches that directory; `/` lists the working
-//! directory; files directly in the image's `/` are out of reach.
+//! A core module is handed `/` alone, through the layer in `tree.rs`: the
+//! other directories are reached through it, listed in their parents, and
+//! `..` crosses from one to another as on Linux. A directory that a mount
+//! point (or the working directory) needs and the image lacks is made up:
+//! an empty, read-only directory, as a container runtime creates one.
+//! Components, whose preview 2 context wharf does not stand in front of,
+//! are handed each directory under its own name.
 
 use std::fs;
 use std::io;
@@ -28,6 +24,7 @@ use anyhow::{Context, Result, bail};
 use cap_std::fs::Dir;
 
 use crate::guest_path;
+use crate::guest_tree::MountTable;
 
 /// A host directory made visible to the guest (`-v HOST:GUEST[:ro]`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,21 +65,28 @@ pub struct GuestFs {
     truth: Vec<Preopen>,
     /// Each of `truth`'s directories, opened on first use.
     opened: Vec<std::sync::OnceLock<Dir>>,
-    /// What the guest is handed (differs from `truth` when the working
-    /// directory is emulated).
+    /// What the guest is handed: `truth`, `/` first.
     preopens: Vec<Preopen>,
     warnings: Vec<String>,
+    /// Where the directories made up for the run are (one empty
+    /// directory each), removed with the plan.
+    _empty: Option<tempfile::TempDir>,
 }
 
 impl GuestFs {
     /// Plans the filesystem: `root` is the image tree (if any), `tmp` the
     /// run's private `/tmp` (if it has one), `workdir` the absolute working
-    /// directory.
+    /// directory. The tree's root comes first: the image's (or a mount at
+    /// `/`), or an empty directory when the run has directories but no
+    /// root. Parents that mount points need, and a working directory, that
+    /// the tree lacks are made up as empty, read-only directories (Docker
+    /// creates them); a run with no directories at all is handed none.
     ///
     /// # Errors
     ///
     /// Two mounts at one place, a mount that is not a directory, a working
-    /// directory that does not exist, a directory that cannot be opened.
+    /// directory (or a mount point's parent) that is a file, a directory
+    /// that cannot be opened.
     pub fn plan(
         root: Option<&Path>,
         mounts: &[Mount],
@@ -111,39 +115,125 @@ impl GuestFs {
         }
         let mounts = normalized;
 
-        let mut truth: Vec<Preopen> = Vec::new();
-        let root_mount = mounts.iter().find(|m| m.guest == "/");
-        let image_root = match (root_mount, root) {
-            (Some(m), _) => {
-                truth.push(preopen(&m.host, "/", m.read_only));
-                None
-            }
-            (None, Some(tree)) => {
-                truth.push(preopen(tree, "/", true));
-                Some(tree.to_owned())
-            }
-            (None, None) => None,
+        let mut fs = GuestFs {
+            image_root: None,
+            handles: Vec::new(),
+            truth: Vec::new(),
+            opened: Vec::new(),
+            preopens: Vec::new(),
+            warnings: Vec::new(),
+            _empty: None,
         };
+        let root_mount = mounts.iter().find(|m| m.guest == "/");
+        match (root_mount, root) {
+            (Some(m), _) => fs.add(preopen(&m.host, "/", m.read_only)),
+            (None, Some(tree)) => {
+                fs.add(preopen(tree, "/", true));
+                fs.image_root = Some(tree.to_owned());
+            }
+            (None, None) => {}
+        }
+        let mut points: Vec<Preopen> = Vec::new();
         if let Some(tmp) = tmp.filter(|_| !mounts.iter().any(|m| m.guest == "/tmp")) {
-            truth.push(preopen(tmp, "/tmp", false));
+            points.push(preopen(tmp, "/tmp", false));
         }
         for mount in mounts.iter().filter(|m| m.guest != "/") {
-            truth.push(preopen(&mount.host, &mount.guest, mount.read_only));
+            points.push(preopen(&mount.host, &mount.guest, mount.read_only));
         }
-
-        let mut fs = GuestFs {
-            image_root,
-            handles: Vec::new(),
-            preopens: truth.clone(),
-            opened: truth.iter().map(|_| std::sync::OnceLock::new()).collect(),
-            truth,
-            warnings: Vec::new(),
-        };
+        if fs.truth.is_empty() && (!points.is_empty() || workdir != "/") {
+            let empty = fs.empty_dir()?;
+            fs.add(preopen(&empty, "/", true));
+        }
+        // Shallow points first, so that a point's parent is in place
+        // before the points below it are looked for.
+        points.sort_by_key(|p| p.guest.matches('/').count());
+        for point in points {
+            fs.make_parents(&point.guest)?;
+            fs.add(point);
+        }
         if workdir != "/" {
-            fs.emulate_workdir(workdir)?;
+            fs.make_parents(workdir)?;
+            match fs.kind_of(workdir) {
+                Some(true) => {}
+                Some(false) => bail!("working directory {workdir} is not a directory"),
+                None => {
+                    let empty = fs.empty_dir()?;
+                    fs.add(preopen(&empty, workdir, true));
+                }
+            }
         }
+        fs.preopens = fs.truth.clone();
         fs.handles = fs.open_preopens()?;
         Ok(fs)
+    }
+
+    /// Adds a directory of the run.
+    fn add(&mut self, dir: Preopen) {
+        self.truth.push(dir);
+        self.opened.push(std::sync::OnceLock::new());
+    }
+
+    /// Makes up the directories above `guest` that the tree lacks.
+    fn make_parents(&mut self, guest: &str) -> Result<()> {
+        let parts: Vec<&str> = guest.split('/').filter(|p| !p.is_empty()).collect();
+        for depth in 1..parts.len() {
+            let parent = format!("/{}", parts[..depth].join("/"));
+            match self.kind_of(&parent) {
+                Some(true) => {}
+                Some(false) => bail!("cannot mount at {guest}: {parent} is not a directory"),
+                None => {
+                    let empty = self.empty_dir()?;
+                    self.add(preopen(&empty, &parent, true));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the tree has `guest`, and whether it is a directory
+    /// (symlinks followed inside the directory that holds it).
+    fn kind_of(&self, guest: &str) -> Option<bool> {
+        let (index, rest) = self.locate_index(guest)?;
+        if rest.is_empty() {
+            return Some(true);
+        }
+        let dir = self.truth_dir(index).ok()?;
+        dir.metadata(&rest).ok().map(|m| m.is_dir())
+    }
+
+    /// A new empty directory behind a made-up directory: each its own, so
+    /// that no two look like one (same device and inode) to the guest.
+    fn empty_dir(&mut self) -> Result<PathBuf> {
+        if self._empty.is_none() {
+            let dir = tempfile::Builder::new()
+                .prefix("wharf-empty-")
+                .tempdir()
+                .context("cannot create an empty directory for the guest")?;
+            self._empty = Some(dir);
+        }
+        let parent = self._empty.as_ref().expect("just made").path();
+        let dir = parent.join(self.truth.len().to_string());
+        fs::create_dir(&dir).with_context(|| {
+            format!(
+                "cannot create an empty directory for the guest in {}",
+                parent.display()
+            )
+        })?;
+        Ok(dir)
+    }
+
+    /// The tree's mount table, in the order of [`GuestFs::preopens`].
+    pub fn table(&self) -> MountTable {
+        MountTable::new(self.preopens.iter().map(|p| p.guest.as_str()))
+    }
+
+    /// The directories handed to the guest, opened, in the order of
+    /// [`GuestFs::preopens`].
+    pub fn dirs(&self) -> io::Result<Vec<Dir>> {
+        self.handles
+            .iter()
+            .map(|file| Ok(Dir::from_std_file(file.try_clone()?)))
+            .collect()
     }
 
     /// Opens every preopen beneath the directory it derives from.
@@ -265,98 +355,6 @@ impl GuestFs {
     pub fn is_file(&self, guest: &str) -> bool {
         self.open_file(guest).is_ok()
     }
-
-    /// The host directory (symlinks resolved inside its preopen) behind an
-    /// absolute guest directory path, and whether it is read-only.
-    fn host_dir(&self, guest: &str) -> Result<(PathBuf, bool)> {
-        let missing =
-            || format!("working directory {guest} does not exist in the image or its mounts");
-        let (preopen, rest) = self.locate(guest).with_context(missing)?;
-        if rest.is_empty() {
-            return Ok((preopen.host.clone(), preopen.read_only));
-        }
-        let dir = Dir::open_ambient_dir(&preopen.host, cap_std::ambient_authority())?;
-        let canonical = dir.canonicalize(&rest).with_context(missing)?;
-        let host = preopen.host.join(canonical);
-        if !host.is_dir() {
-            bail!("working directory {guest} is not a directory");
-        }
-        Ok((host, preopen.read_only))
-    }
-
-    fn emulate_workdir(&mut self, workdir: &str) -> Result<()> {
-        let (workdir_host, workdir_read_only) = self.host_dir(workdir)?;
-        let mut preopens: Vec<Preopen> = Vec::new();
-        let root = self.truth.iter().find(|p| p.guest == "/").cloned();
-        let mounted_top: Vec<String> = self
-            .truth
-            .iter()
-            .filter(|p| p.guest != "/")
-            .map(|p| top_level(&p.guest).to_owned())
-            .collect();
-
-        // Each top-level directory of the root keeps its absolute name.
-        if let Some(root) = &root {
-            let dir = Dir::open_ambient_dir(&root.host, cap_std::ambient_authority())?;
-            let mut names: Vec<String> = fs::read_dir(&root.host)
-                .with_context(|| format!("cannot list {}", root.host.display()))?
-                .filter_map(|e| e.ok()?.file_name().into_string().ok())
-                .collect();
-            names.sort();
-            for name in names {
-                if self.truth.iter().any(|p| p.guest == format!("/{name}")) {
-                    continue; // a mount or /tmp takes the name
-                }
-                // Symlinked top-level directories (/lib -> usr/lib) are
-                // resolved inside the root.
-                let Ok(canonical) = dir.canonicalize(&name) else {
-                    continue;
-                };
-                let host = root.host.join(canonical);
-                if host.is_dir() {
-                    preopens.push(preopen(&host, &format!("/{name}"), root.read_only));
-                }
-            }
-        }
-        for p in self.truth.iter().filter(|p| p.guest != "/") {
-            preopens.push(p.clone());
-            // A mount inside the working directory is reachable relatively.
-            if let Some(below) = p
-                .guest
-                .strip_prefix(workdir)
-                .and_then(|r| r.strip_prefix('/'))
-            {
-                let alias = format!("/{below}");
-                if !preopens.iter().any(|q| q.guest == alias) {
-                    preopens.push(Preopen {
-                        guest: alias,
-                        ..p.clone()
-                    });
-                }
-            }
-        }
-
-        // Names in the working directory that a top-level preopen shadows.
-        let top: Vec<&str> = preopens.iter().map(|p| top_level(&p.guest)).collect();
-        if let Ok(listing) = fs::read_dir(&workdir_host) {
-            let mut shadowed: Vec<String> = listing
-                .filter_map(|e| e.ok()?.file_name().into_string().ok())
-                .filter(|name| top.contains(&name.as_str()) || mounted_top.contains(name))
-                .collect();
-            shadowed.sort();
-            for name in shadowed {
-                self.warnings.push(format!(
-                    "relative paths starting with '{name}' in the working directory {workdir} reach /{name} instead \
-                     (WASI has no working directory; use /{}/{name} to be exact)",
-                    guest_path::relative(workdir)
-                ));
-            }
-        }
-
-        preopens.insert(0, preopen(&workdir_host, "/", workdir_read_only));
-        self.preopens = preopens;
-        Ok(())
-    }
 }
 
 fn preopen(host: &Path, guest: &str, read_only: bool) -> Preopen {
@@ -389,14 +387,6 @@ fn held_path(_file: &std::fs::File) -> Option<PathBuf> {
     None
 }
 
-fn top_level(guest: &str) -> &str {
-    guest
-        .trim_start_matches('/')
-        .split('/')
-        .next()
-        .unwrap_or("")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -425,25 +415,16 @@ mod tests {
     }
 
     #[test]
-    fn other_workdirs_serve_relative_paths_and_keep_top_level_names() {
+    fn a_workdir_changes_nothing_of_the_tree() {
         let (root, tmp) = (tree(), tempfile::tempdir().unwrap());
         let fs = GuestFs::plan(Some(root.path()), &[], Some(tmp.path()), "/app").unwrap();
-        assert_eq!(guests(&fs), vec!["/", "/app", "/etc", "/usr", "/tmp"]);
-        assert_eq!(fs.preopens()[0].host, root.path().join("app"));
-        assert!(fs.warnings().is_empty());
+        assert_eq!(guests(&fs), vec!["/", "/tmp"]);
+        assert_eq!(fs.preopens()[0].host, root.path());
+        assert_eq!(fs.table().points(), ["/", "/tmp"]);
     }
 
     #[test]
-    fn shadowed_workdir_names_are_warned_about() {
-        let (root, tmp) = (tree(), tempfile::tempdir().unwrap());
-        fs::create_dir_all(root.path().join("app/etc")).unwrap();
-        let fs = GuestFs::plan(Some(root.path()), &[], Some(tmp.path()), "/app").unwrap();
-        assert_eq!(fs.warnings().len(), 1);
-        assert!(fs.warnings()[0].contains("'etc'"));
-    }
-
-    #[test]
-    fn mounts_inside_the_workdir_get_a_relative_alias() {
+    fn directories_the_tree_lacks_are_made_up_empty_and_read_only() {
         let (root, tmp, data) = (
             tree(),
             tempfile::tempdir().unwrap(),
@@ -451,12 +432,52 @@ mod tests {
         );
         let mounts = [Mount {
             host: data.path().to_owned(),
-            guest: "/app/data".into(),
+            guest: "/data/in".into(),
+            read_only: false,
+        }];
+        let fs = GuestFs::plan(Some(root.path()), &mounts, Some(tmp.path()), "/work/here").unwrap();
+        assert_eq!(
+            guests(&fs),
+            vec!["/", "/tmp", "/data", "/data/in", "/work", "/work/here"]
+        );
+        for made in [2, 4, 5] {
+            let dir = &fs.preopens()[made];
+            assert!(dir.read_only, "{}", dir.guest);
+            assert_eq!(fs::read_dir(&dir.host).unwrap().count(), 0, "{}", dir.guest);
+        }
+        let hosts: std::collections::HashSet<_> = [2, 4, 5].map(|i| &fs.preopens()[i].host).into();
+        assert_eq!(
+            hosts.len(),
+            3,
+            "each made-up directory is a directory of its own"
+        );
+        assert!(!fs.preopens()[3].read_only);
+        // Parents the image has are not made up.
+        let mounts = [Mount {
+            host: data.path().to_owned(),
+            guest: "/app/pkg/out".into(),
             read_only: false,
         }];
         let fs = GuestFs::plan(Some(root.path()), &mounts, Some(tmp.path()), "/app").unwrap();
-        assert!(guests(&fs).contains(&"/app/data"));
-        assert!(guests(&fs).contains(&"/data"));
+        assert_eq!(guests(&fs), vec!["/", "/tmp", "/app/pkg/out"]);
+    }
+
+    #[test]
+    fn a_run_with_directories_but_no_root_gets_an_empty_one() {
+        let (tmp, data) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let mounts = [Mount {
+            host: data.path().to_owned(),
+            guest: "/data".into(),
+            read_only: true,
+        }];
+        let fs = GuestFs::plan(None, &mounts, Some(tmp.path()), "/").unwrap();
+        assert_eq!(guests(&fs), vec!["/", "/tmp", "/data"]);
+        assert!(fs.preopens()[0].read_only);
+        let fs = GuestFs::plan(None, &[], None, "/").unwrap();
+        assert!(
+            fs.preopens().is_empty(),
+            "a plugin with no files is handed none"
+        );
     }
 
     #[test]
@@ -480,10 +501,22 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_workdir_is_an_error() {
+    fn a_workdir_or_mount_parent_that_is_a_file_is_an_error() {
         let (root, tmp) = (tree(), tempfile::tempdir().unwrap());
-        let err = GuestFs::plan(Some(root.path()), &[], Some(tmp.path()), "/nowhere").unwrap_err();
-        assert!(err.to_string().contains("does not exist"), "{err}");
+        let err =
+            GuestFs::plan(Some(root.path()), &[], Some(tmp.path()), "/app/app.py").unwrap_err();
+        assert!(err.to_string().contains("not a directory"), "{err}");
+        let data = tempfile::tempdir().unwrap();
+        let mounts = [Mount {
+            host: data.path().to_owned(),
+            guest: "/app/app.py/x".into(),
+            read_only: true,
+        }];
+        let err = GuestFs::plan(Some(root.path()), &mounts, Some(tmp.path()), "/").unwrap_err();
+        assert!(
+            err.to_string().contains("/app/app.py is not a directory"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -258,10 +258,15 @@ pub(super) enum Wasi {
 pub(super) fn wasi_linker(engine: &Engine, wasi: Wasi) -> Result<Linker<ModuleState>> {
     let mut linker: Linker<ModuleState> = Linker::new(engine);
     match wasi {
-        Wasi::Async => {
-            wasmtime_wasi::p1::add_to_linker_async(&mut linker, |state| &mut state.wasi)?
+        // Runs see one file tree (runtime/tree.rs); a build's snapshot sees
+        // the image as it is being built.
+        Wasi::Async => wasmtime_wasi::p1::wasi_snapshot_preview1::add_to_linker(
+            &mut linker,
+            |state: &mut ModuleState| &mut state.wasi,
+        )?,
+        Wasi::Sync => {
+            wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |state| &mut state.wasi.inner)?
         }
-        Wasi::Sync => wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |state| &mut state.wasi)?,
     }
     // wasmtime-wasi refuses exit statuses from 126 up; Docker passes every
     // status through, and so does wharf.
@@ -279,7 +284,10 @@ pub(super) fn wasi_linker(engine: &Engine, wasi: Wasi) -> Result<Linker<ModuleSt
 pub(super) fn provided_by(engine: &Engine, linker: &mut Linker<ModuleState>) -> Provided {
     let mut scratch = Store::new(
         engine,
-        ModuleState::new(WasiCtxBuilder::new().build_p1(), u64::MAX),
+        ModuleState::new(
+            super::tree::TreeCtx::plain(WasiCtxBuilder::new().build_p1()),
+            u64::MAX,
+        ),
     );
     linker
         .iter(&mut scratch)

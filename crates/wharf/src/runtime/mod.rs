@@ -49,6 +49,7 @@ mod state;
 pub mod status;
 mod stdio;
 mod ticker;
+mod tree;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;

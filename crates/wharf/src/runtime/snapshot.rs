@@ -58,6 +58,10 @@ impl Snapshotter for Runtime {
         if !env.iter().any(|(k, _)| k == "PATH") {
             env.push(("PATH".into(), DEFAULT_PATH.into()));
         }
+        // As for a run (app.rs): the preload starts in the working directory.
+        if workdir != "/" && !env.iter().any(|(k, _)| k == "PWD") {
+            env.push(("PWD".into(), workdir.clone()));
+        }
         let path_var = config.env_var("PATH").unwrap_or(DEFAULT_PATH).to_owned();
         let located = command::locate(&fs, &argv[0], &path_var, &workdir)?;
         let module = fs.canonical(&located)?;
@@ -212,7 +216,10 @@ fn take(
         .insecure_random_seed(u128::from_le_bytes(
             seed[..16].try_into().expect("16 bytes"),
         ));
-    let mut store = WasmStore::new(&engine, ModuleState::new(wasi.build_p1(), bounds.memory));
+    let mut store = WasmStore::new(
+        &engine,
+        ModuleState::new(super::tree::TreeCtx::plain(wasi.build_p1()), bounds.memory),
+    );
     store.limiter(|state| &mut state.limiter);
     store.set_epoch_deadline(1);
     store.epoch_deadline_trap();

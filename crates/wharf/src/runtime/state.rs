@@ -2,24 +2,24 @@
 //! limiter that counts its memory.
 
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use std::time::{Duration, Instant};
 
 use super::call::{CancelHandle, Exit};
 use super::limits::{GuestLimiter, LimitHit};
+use super::tree::TreeCtx;
 
-/// Store data for core modules: the preview 1 context, the memory limiter
-/// and what stops the call.
+/// Store data for core modules: the preview 1 context (seen through the
+/// guest's file tree), the memory limiter and what stops the call.
 pub struct ModuleState {
-    pub(super) wasi: WasiP1Ctx,
+    pub(super) wasi: TreeCtx,
     pub(super) limiter: GuestLimiter,
     pub(super) stop: Stop,
 }
 
 impl ModuleState {
-    pub(super) fn new(wasi: WasiP1Ctx, memory: u64) -> Self {
+    pub(super) fn new(wasi: TreeCtx, memory: u64) -> Self {
         Self {
             wasi,
             limiter: GuestLimiter::new(memory),

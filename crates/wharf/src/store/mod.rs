@@ -416,7 +416,8 @@ impl StoreWriter<'_> {
 
     /// Collects garbage, then also removes compiled artifacts that no
     /// unpacked tree needs or that belong to engines not in `engines`, and
-    /// staging leftovers older than an hour.
+    /// staging leftovers older than an hour or left by a run whose process is
+    /// gone.
     pub fn prune(&self, engines: &[String]) -> Result<PruneReport> {
         let gc = self.collect_garbage()?;
         let mut report = PruneReport {
@@ -455,7 +456,9 @@ impl StoreWriter<'_> {
                 let _ = fs::remove_dir(engine.path());
             }
         }
-        report.leftovers = remove_stale(&self.store.root.join("tmp"), Duration::from_secs(3600));
+        let tmp = self.store.root.join("tmp");
+        report.leftovers =
+            remove_orphaned_runs(&tmp) + remove_stale(&tmp, Duration::from_secs(3600));
         Ok(report)
     }
 
@@ -476,6 +479,41 @@ fn sync_dir(dir: &Path) {
 /// Windows makes renames durable without syncing the directory.
 #[cfg(not(unix))]
 fn sync_dir(_dir: &Path) {}
+
+/// Removes the scratch directories in `dir` of runs whose process is gone
+/// (a run killed outright, which could not clean up); returns how many.
+fn remove_orphaned_runs(dir: &Path) -> usize {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter(|entry| run_owner_gone(&entry.file_name().to_string_lossy()))
+        .filter(|entry| fs::remove_dir_all(entry.path()).is_ok())
+        .count()
+}
+
+/// Whether a run's scratch directory, named `run-PID-…`, belongs to a
+/// process that is gone. A name of another form, or a process that may
+/// still be running, is not gone.
+pub fn run_owner_gone(name: &str) -> bool {
+    name.strip_prefix("run-")
+        .and_then(|rest| rest.split('-').next())
+        .and_then(|pid| pid.parse::<u32>().ok())
+        .is_some_and(|pid| !process_alive(pid))
+}
+
+/// Whether process `pid` exists (Linux: `/proc/PID`).
+#[cfg(target_os = "linux")]
+fn process_alive(pid: u32) -> bool {
+    Path::new("/proc").join(pid.to_string()).exists()
+}
+
+/// Elsewhere a process is taken to be alive: its leftovers go by age.
+#[cfg(not(target_os = "linux"))]
+fn process_alive(_pid: u32) -> bool {
+    true
+}
 
 /// Removes entries of `dir` older than `age`; returns how many.
 fn remove_stale(dir: &Path, age: Duration) -> usize {
@@ -501,4 +539,20 @@ fn remove_stale(dir: &Path, age: Duration) -> usize {
         }
     }
     removed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_directory_names_its_process() {
+        let mine = format!("run-{}-abc123", std::process::id());
+        assert!(!run_owner_gone(&mine), "this process is running");
+        for other in ["run-abc", "run-", "layer-123-x", "run--1"] {
+            assert!(!run_owner_gone(other), "{other} names no process");
+        }
+        #[cfg(target_os = "linux")]
+        assert!(run_owner_gone("run-4000000000-x"), "no such process");
+    }
 }
