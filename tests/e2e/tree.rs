@@ -170,6 +170,17 @@ fn a_working_directory_that_does_not_exist_is_made_empty() {
          try:\n    open('x', 'w')\nexcept OSError as e:\n    print('read-only', e.errno)\n",
     );
     assert_eq!(stdout, "/does/not/exist [] ['not']\nread-only 63\n");
+    // In a read-write mount, it is made there, on the host, as Docker does.
+    let (data, flag) = mounted(&[], "/data");
+    let stdout = python(
+        &["-v", &flag, "-w", "/data/new/sub"],
+        "import os\nopen('made', 'w').write('x')\nprint(os.getcwd())\n",
+    );
+    assert_eq!(stdout, "/data/new/sub\n");
+    assert_eq!(
+        std::fs::read_to_string(data.path().join("new/sub/made")).unwrap(),
+        "x"
+    );
     // A file is not a directory to work in.
     python_store()
         .run(["run", "-w", "/app/app.py", "my-first-image"])

@@ -33,8 +33,9 @@ pub fn parse_env_flag(text: &str) -> Result<EnvFlag> {
 
 /// Reads an env file in Docker's format: `KEY=VALUE` lines taken
 /// literally (no quotes, no expansion), `KEY` alone copies the host's
-/// value (or removes `KEY`, as [`parse_env_flag`] does), `#` comment lines
-/// and blank lines are skipped.
+/// value (and is skipped when the host has none, as Docker skips it: unlike
+/// `-e KEY`, it removes nothing), `#` comment lines and blank lines are
+/// skipped.
 pub fn read_env_file(path: &Path) -> Result<Vec<EnvFlag>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read env file {}", path.display()))?;
@@ -50,7 +51,13 @@ pub fn parse_env_file(text: &str) -> Result<Vec<EnvFlag>> {
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
         }
-        vars.push(parse_env_flag(trimmed).with_context(|| format!("line {}", index + 1))?);
+        // A bare name the host lacks is skipped, as Docker's env-file
+        // parser skips it: the image's value stays.
+        let (key, value) =
+            parse_env_flag(trimmed).with_context(|| format!("line {}", index + 1))?;
+        if value.is_some() {
+            vars.push((key, value));
+        }
     }
     Ok(vars)
 }
@@ -127,6 +134,11 @@ mod tests {
                 ("B".into(), Some("\"quoted\"".into())),
                 ("C".into(), Some("spaced value".into())),
             ]
+        );
+        assert_eq!(
+            parse_env_file("WHARF_SURELY_UNSET_VARIABLE\nA=1\n").unwrap(),
+            vec![("A".into(), Some("1".into()))],
+            "a bare name the host lacks is skipped"
         );
         let err = parse_env_file("OK=1\nBAD KEY=2\n").unwrap_err();
         assert!(format!("{err:#}").contains("line 2"), "{err:#}");

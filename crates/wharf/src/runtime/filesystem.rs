@@ -152,6 +152,7 @@ impl GuestFs {
             fs.add(point);
         }
         if workdir != "/" {
+            fs.make_workdir_in_writable_mount(workdir)?;
             fs.make_parents(workdir)?;
             match fs.kind_of(workdir) {
                 Some(true) => {}
@@ -171,6 +172,22 @@ impl GuestFs {
     fn add(&mut self, dir: Preopen) {
         self.truth.push(dir);
         self.opened.push(std::sync::OnceLock::new());
+    }
+
+    /// Creates a working directory that the tree lacks inside the writable
+    /// directory that would hold it (a read-write mount, `/tmp`), as Docker
+    /// creates it there; elsewhere it is left to be made up.
+    fn make_workdir_in_writable_mount(&mut self, workdir: &str) -> Result<()> {
+        let Some((index, rest)) = self.locate_index(workdir) else {
+            return Ok(());
+        };
+        if rest.is_empty() || self.truth[index].read_only || self.kind_of(workdir).is_some() {
+            return Ok(());
+        }
+        let dir = self.truth_dir(index)?;
+        dir.create_dir_all(&rest)
+            .with_context(|| format!("cannot create the working directory {workdir}"))?;
+        Ok(())
     }
 
     /// Makes up the directories above `guest` that the tree lacks.
@@ -460,6 +477,40 @@ mod tests {
         }];
         let fs = GuestFs::plan(Some(root.path()), &mounts, Some(tmp.path()), "/app").unwrap();
         assert_eq!(guests(&fs), vec!["/", "/tmp", "/app/pkg/out"]);
+    }
+
+    #[test]
+    fn a_missing_workdir_in_a_writable_mount_is_created_there() {
+        let (root, tmp, data) = (
+            tree(),
+            tempfile::tempdir().unwrap(),
+            tempfile::tempdir().unwrap(),
+        );
+        let mounts = [Mount {
+            host: data.path().to_owned(),
+            guest: "/data".into(),
+            read_only: false,
+        }];
+        let fs = GuestFs::plan(
+            Some(root.path()),
+            &mounts,
+            Some(tmp.path()),
+            "/data/new/sub",
+        )
+        .unwrap();
+        assert_eq!(guests(&fs), vec!["/", "/tmp", "/data"]);
+        assert!(
+            data.path().join("new/sub").is_dir(),
+            "made on the host, as Docker does"
+        );
+        // Not in a read-only one.
+        let ro = [Mount {
+            read_only: true,
+            ..mounts[0].clone()
+        }];
+        let fs = GuestFs::plan(Some(root.path()), &ro, Some(tmp.path()), "/data/other").unwrap();
+        assert!(!data.path().join("other").exists());
+        assert!(guests(&fs).contains(&"/data/other"));
     }
 
     #[test]
