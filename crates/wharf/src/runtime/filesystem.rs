@@ -70,7 +70,7 @@ pub struct GuestFs {
     warnings: Vec<String>,
     /// Where the directories made up for the run are (one empty
     /// directory each), removed with the plan.
-    _empty: Option<tempfile::TempDir>,
+    made_up: Option<tempfile::TempDir>,
 }
 
 impl GuestFs {
@@ -122,7 +122,7 @@ impl GuestFs {
             opened: Vec::new(),
             preopens: Vec::new(),
             warnings: Vec::new(),
-            _empty: None,
+            made_up: None,
         };
         let root_mount = mounts.iter().find(|m| m.guest == "/");
         match (root_mount, root) {
@@ -221,14 +221,14 @@ impl GuestFs {
     /// A new empty directory behind a made-up directory: each its own, so
     /// that no two look like one (same device and inode) to the guest.
     fn empty_dir(&mut self) -> Result<PathBuf> {
-        if self._empty.is_none() {
+        if self.made_up.is_none() {
             let dir = tempfile::Builder::new()
                 .prefix("wharf-empty-")
                 .tempdir()
                 .context("cannot create an empty directory for the guest")?;
-            self._empty = Some(dir);
+            self.made_up = Some(dir);
         }
-        let parent = self._empty.as_ref().expect("just made").path();
+        let parent = self.made_up.as_ref().expect("just made").path();
         let dir = parent.join(self.truth.len().to_string());
         fs::create_dir(&dir).with_context(|| {
             format!(
