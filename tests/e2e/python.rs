@@ -107,3 +107,44 @@ fn zoneinfo_knows_every_time_zone_offline_in_both_python_images() {
         .ok();
     assert_eq!(out.stdout, expected);
 }
+
+#[test]
+fn python3_and_python3_x_run_the_interpreter_in_both_python_images() {
+    let store = crate::support::python_store();
+    for name in ["python3", "python3.12"] {
+        let out = store
+            .run([
+                "run",
+                "my-first-image",
+                name,
+                "-c",
+                "import sys; print(sys.version_info[:2])",
+            ])
+            .ok();
+        assert_eq!(out.stdout, "(3, 12)\n", "{name}");
+    }
+    // `python3 app.py` starts in the workdir as `python app.py` does.
+    let out = store
+        .run(["run", "my-first-image", "python3", "app.py"])
+        .ok();
+    assert!(
+        out.stdout
+            .ends_with("Custom Environment Variable: Production\n"),
+        "{out}"
+    );
+
+    // On the snapshotted image, through the same snapshot.
+    let sci = crate::support::python_sci_store();
+    for name in ["python3", "python3.15"] {
+        let out = sci
+            .run([
+                "run",
+                "pandas-report",
+                name,
+                "-c",
+                "import sys; print(sys.version_info[:2], 'pandas' in sys.modules)",
+            ])
+            .ok();
+        assert_eq!(out.stdout, "(3, 15) True\n", "{name}");
+    }
+}
