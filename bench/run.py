@@ -44,6 +44,11 @@ measured in the same run on the same machine.
   (i) the default build against the one with packed artifact tables
       (`make build-packed`, vendor/README.md), run alternately
       (BENCH_PACKED=0 skips it: the build takes about ten minutes).
+  (j) serving HTTP (bench/serve.py): `wharf serve` against `wasmtime
+      serve` on the same wasi:http/proxy hello component, and a WSGI hello
+      through CGI on the snapshotted python:3.15-sci against native CPython
+      as CGI and as a long-lived wsgiref server, loaded by wrk
+      (BENCH_SERVE=0 skips it).
 
 Times are whole-process wall times: the median of RUNS runs after WARMUP
 warm-up runs. A command and the baseline it is compared with are measured
@@ -792,6 +797,17 @@ def main():
         if os.environ.get("BENCH_PACKED", "1") != "0":
             tables.append(packed_build(env, sci_built))
 
+        serve_md = ""
+        if os.environ.get("BENCH_SERVE", "1") != "0":
+            result = subprocess.run([sys.executable, ROOT / "bench" / "serve.py"], env=env,
+                                    stdout=subprocess.PIPE, text=True)
+            if result.returncode == 0:
+                served = json.loads(result.stdout)
+                serve_md = served["markdown"]
+                work_targets += [tuple(t) for t in served["targets"]]
+            else:
+                serve_md = "### (j) serving HTTP\n\nnot measured: bench/serve.py failed (see its output above)\n"
+
     docker_md = ""
     docker_script = ROOT / "bench" / "docker.py"
     if os.environ.get("BENCH_DOCKER", "1") != "0":
@@ -818,6 +834,7 @@ def main():
         "(a command and its baseline alternating), whole-process wall time and peak resident memory.",
         "",
         *[t.markdown() for t in tables],
+        serve_md,
         docker_md,
         "\n".join(summary),
         "",

@@ -17,6 +17,7 @@ mod python_sci;
 mod registry;
 mod registry_support;
 mod run;
+mod serve;
 mod snapshot;
 mod store;
 mod support;

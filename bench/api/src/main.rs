@@ -22,6 +22,10 @@
 //!     memory they add
 //! bench-api wasm FILE.wat OUT.wasm
 //!     the binary of a text module, for peers that take only binaries
+//! bench-api component REACTOR.wasm OUT.wasm
+//!     a preview 1 reactor (with its component type embedded, as
+//!     wit-bindgen's C bindings do) made a component with the standard
+//!     reactor adapter, as `wasm-tools component new --adapt` does
 //! ```
 //!
 //! POOL is a number of sandboxes for the pool (wharf's default otherwise;
@@ -86,6 +90,20 @@ fn run() -> Result<i32> {
                 args.get(2).context("wasm FILE.wat OUT.wasm")?,
             );
             std::fs::write(output, wat::parse_file(input)?)?;
+            Ok(0)
+        }
+        Some("component") => {
+            let usage = "component REACTOR.wasm OUT.wasm";
+            let (input, output) = (args.get(1).context(usage)?, args.get(2).context(usage)?);
+            let module = std::fs::read(input).with_context(|| format!("cannot read {input}"))?;
+            let adapter =
+                wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER;
+            let component = wit_component::ComponentEncoder::default()
+                .module(&module)?
+                .adapter("wasi_snapshot_preview1", adapter)?
+                .validate(true)
+                .encode()?;
+            std::fs::write(output, component)?;
             Ok(0)
         }
         Some("idle") => {

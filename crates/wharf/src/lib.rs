@@ -10,7 +10,8 @@
 //! - [`registry`]: pushes images to and pulls them from OCI registries;
 //! - [`archive`]: saves images to and loads them from OCI archives;
 //! - [`runtime`]: runs images, modules and components, each call in a fresh
-//!   sandbox.
+//!   sandbox;
+//! - [`serve`]: answers HTTP from an app, each request in a fresh sandbox.
 
 pub mod archive;
 pub mod build;
@@ -27,5 +28,7 @@ pub mod reference;
 pub mod registry;
 #[cfg(feature = "runtime")]
 pub mod runtime;
+#[cfg(feature = "serve")]
+pub mod serve;
 pub mod store;
 pub mod units;

@@ -108,16 +108,42 @@ fn a_call_reads_and_writes_the_directories_it_is_handed_and_nothing_else() {
 }
 
 #[test]
-fn a_call_gets_a_private_tmp_that_goes_with_it() {
+fn a_call_gets_a_private_tmp_that_no_later_call_sees_anything_in() {
     let runtime = Runtime::builder().pool(4).build().unwrap();
     let app = runtime.load(Source::bytes("cat", wat("cat"))).unwrap();
     // The first directory handed over is the call's own /tmp: empty, so
-    // there is no input to read.
+    // there is no input to read. (Only its metadata is looked at here:
+    // listing a directory, as a guest might, counts as using it.)
     let prepared = app.prepare(Call::new()).unwrap();
     let tmp = prepared.scratch_dir().unwrap().to_owned();
     assert!(tmp.is_dir());
     assert_eq!(prepared.run().unwrap().exit, Exit::Code(1));
-    assert!(!tmp.exists(), "the call's /tmp outlived it");
+    // Untouched, it is kept for a later call.
+    assert!(tmp.is_dir());
+    let next = app.prepare(Call::new()).unwrap();
+    assert_eq!(next.scratch_dir(), Some(tmp.as_path()));
+    // One written to goes when its call does, with what is in it.
+    std::fs::create_dir(tmp.join("left")).unwrap();
+    std::fs::write(tmp.join("left/behind.txt"), "x").unwrap();
+    drop(next);
+    assert!(!tmp.exists(), "a /tmp with files in it outlived its call");
+    // So does one that was only listed.
+    let listed = app.prepare(Call::new()).unwrap();
+    let listed_tmp = listed.scratch_dir().unwrap().to_owned();
+    assert_ne!(listed_tmp, tmp);
+    assert_eq!(std::fs::read_dir(&listed_tmp).unwrap().count(), 0);
+    // Dropped, it is removed: the listing moved its access time. (A file
+    // system mounted `noatime` keeps no trace of a listing, and may keep
+    // the directory, which then shows nothing of it either: not asserted.)
+    drop(listed);
+    // The kept ones go with the runtime.
+    let kept = app.prepare(Call::new()).unwrap();
+    let kept_tmp = kept.scratch_dir().unwrap().to_owned();
+    drop(kept);
+    assert_eq!(kept_tmp.is_dir(), cfg!(unix), "kept on Unix only");
+    drop(app);
+    drop(runtime);
+    assert!(!kept_tmp.exists(), "a kept /tmp outlived its runtime");
 }
 
 #[test]

@@ -7,6 +7,7 @@ mod inspect;
 mod rmi;
 mod run;
 mod save;
+mod serve;
 mod system;
 mod tag;
 mod transfer;
@@ -85,6 +86,7 @@ pub struct Cli {
 enum Command {
     Build(build::BuildCommand),
     Run(run::RunCommand),
+    Serve(serve::ServeCommand),
     Images(images::ImagesCommand),
     Rmi(rmi::RmiCommand),
     Tag(tag::TagCommand),
@@ -118,6 +120,7 @@ pub fn main() -> i32 {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let result = match cli.command {
         Command::Run(command) => return command.execute(),
+        Command::Serve(command) => return command.execute(),
         Command::Build(command) => command.execute(),
         Command::Images(command) => command.execute(),
         Command::Rmi(command) => command.execute(),

@@ -105,13 +105,7 @@ impl RunCommand {
         let mut command = self.command.into_iter();
         let image = command.next().expect("clap requires IMAGE");
         let args: Vec<String> = command.collect();
-        let mut vars: Vec<EnvFlag> = Vec::new();
-        for file in &self.env_files {
-            vars.extend(env::read_env_file(file)?);
-        }
-        for flag in &self.env {
-            vars.push(env::parse_env_flag(flag)?);
-        }
+        let vars = env_flags(&self.env_files, &self.env)?;
         let mounts = self
             .volumes
             .iter()
@@ -280,8 +274,20 @@ mod interruptions {
     }
 }
 
+/// The variables of `--env-file` files, then of `-e` flags, in order.
+pub(super) fn env_flags(files: &[PathBuf], flags: &[String]) -> Result<Vec<EnvFlag>> {
+    let mut vars: Vec<EnvFlag> = Vec::new();
+    for file in files {
+        vars.extend(env::read_env_file(file)?);
+    }
+    for flag in flags {
+        vars.push(env::parse_env_flag(flag)?);
+    }
+    Ok(vars)
+}
+
 /// How a user raises the limit a guest hit.
-fn raise(hit: &LimitHit) -> &'static str {
+pub(super) fn raise(hit: &LimitHit) -> &'static str {
     match hit {
         LimitHit::Memory { .. } => "raise it with --memory or [limits] memory",
         LimitHit::Timeout { .. } => "raise it with --timeout or [limits] timeout",
@@ -289,12 +295,12 @@ fn raise(hit: &LimitHit) -> &'static str {
     }
 }
 
-fn parse_size(text: &str) -> Result<u64, String> {
+pub(super) fn parse_size(text: &str) -> Result<u64, String> {
     text.parse::<ByteSize>().map(|size| size.0)
 }
 
 /// A `.wasm` (or `.wat`-free) path on the host rather than an image name.
-fn is_module_path(image: &str) -> bool {
+pub(super) fn is_module_path(image: &str) -> bool {
     let path = Path::new(image);
     path.extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("wasm"))
@@ -302,7 +308,7 @@ fn is_module_path(image: &str) -> bool {
 }
 
 /// Parses `-v HOST:GUEST[:ro|rw]` and checks that HOST is a directory.
-fn parse_volume(text: &str) -> Result<Mount> {
+pub(super) fn parse_volume(text: &str) -> Result<Mount> {
     let (host, guest, read_only) = split_volume(text)?;
     let host_path = match std::fs::canonicalize(host) {
         Ok(path) if path.is_dir() => path,

@@ -340,7 +340,7 @@ impl App {
         let tmp = if call.no_tmp {
             None
         } else {
-            Some(scratch_dir(store)?)
+            Some(self.inner.runtime.scratch_dirs().take(store)?)
         };
         let tmp_path = tmp.as_ref().map(|t| t.path());
         let plan = match &self.inner.kind {
@@ -420,7 +420,13 @@ impl App {
             None => guest_path::resolve("/", &config.workdir),
         };
         phases.mark("resolve");
-        let fs = GuestFs::plan(Some(image.rootfs.tree()), &call.mounts, tmp, &workdir)?;
+        let fs = GuestFs::plan_shared(
+            Some(image.rootfs.tree()),
+            &call.mounts,
+            tmp,
+            &workdir,
+            inner.runtime.empty_dirs(),
+        )?;
         let mut argv = command::command_line(
             config,
             call.entrypoint.as_deref(),
@@ -522,7 +528,13 @@ impl App {
             None | Some("/") => "/".to_owned(),
             Some(dir) => guest_path::resolve("/", dir),
         };
-        let fs = GuestFs::plan(None, &call.mounts, tmp, &workdir)?;
+        let fs = GuestFs::plan_shared(
+            None,
+            &call.mounts,
+            tmp,
+            &workdir,
+            self.inner.runtime.empty_dirs(),
+        )?;
         let argv = std::iter::once(argv0.to_owned())
             .chain(call.args.iter().flatten().cloned())
             .collect();
@@ -567,21 +579,6 @@ struct Plan {
     env: Vec<env::EnvVar>,
     fs: GuestFs,
     workdir: String,
-}
-
-/// A fresh directory to be a call's `/tmp`: in the store's staging area
-/// when there is a store, so that a run cut short (killed) leaves it where
-/// `system prune` collects it.
-fn scratch_dir(store: Option<&Store>) -> Result<tempfile::TempDir> {
-    match store {
-        // Named after the process, so that `system prune` can tell the
-        // leftovers of a process that is gone (store::run_owner_gone).
-        Some(store) => tempfile::Builder::new()
-            .prefix(&format!("run-{}-", std::process::id()))
-            .tempdir_in(store.root().join("tmp")),
-        None => tempfile::Builder::new().prefix("wharf-run-").tempdir(),
-    }
-    .context("cannot create the guest's /tmp")
 }
 
 /// A guest that could write into the store could plant compiled code that

@@ -228,6 +228,12 @@ pub enum Output {
     /// Through to a writer the embedder gives, as the guest writes. A
     /// write error reaches the guest (a closed pipe as `EPIPE`).
     Writer(Box<dyn std::io::Write + Send>),
+    /// As chunks into a bounded channel, as the guest writes: a guest that
+    /// writes while the channel is full waits (without blocking its
+    /// thread) until the receiver takes a chunk, so a slow reader slows the
+    /// guest instead of filling memory. A dropped receiver reaches the
+    /// guest as `EPIPE`. The channel closes when the call ends.
+    Channel(tokio::sync::mpsc::Sender<bytes::Bytes>),
 }
 
 impl Output {
@@ -252,6 +258,7 @@ impl fmt::Debug for Output {
             Output::Capture { limit } => write!(f, "Capture {{ limit: {limit} }}"),
             Output::Inherit => write!(f, "Inherit"),
             Output::Writer(_) => write!(f, "Writer"),
+            Output::Channel(_) => write!(f, "Channel"),
         }
     }
 }
@@ -300,6 +307,15 @@ impl CancelHandle {
     /// [`Exit::Cancelled`].
     pub fn cancel(&self) {
         self.token.cancel();
+    }
+
+    /// A handle of its own that this one's cancel also cancels (and not
+    /// the other way round): for a call that both its caller and its
+    /// embedder may stop.
+    pub fn child(&self) -> CancelHandle {
+        CancelHandle {
+            token: self.token.child_token(),
+        }
     }
 
     /// Whether [`CancelHandle::cancel`] was called.

@@ -79,6 +79,10 @@ pub enum Allocation {
     Pool(u32),
 }
 
+/// From this size on, compiling a program is announced: CPython, not a
+/// small C program.
+const LARGE_PROGRAM: usize = 8 << 20;
+
 /// The Wasm stack a guest may use: 8 MiB, a native process's usual main
 /// stack (wasmtime's default is 512 KiB). CPython 3.15 needs this much to
 /// turn deep recursion into a Python `RecursionError` rather than a trap.
@@ -199,6 +203,14 @@ impl GuestEngine {
         let actual = digest::sha256(&bytes);
         if actual != *digest {
             anyhow::bail!("{what} changed: expected {digest}, read bytes hashing to {actual}");
+        }
+        // A large program takes a while (a minute for CPython with its
+        // scientific stack): say why nothing happens meanwhile.
+        if bytes.len() >= LARGE_PROGRAM {
+            tracing::info!(
+                "compiling {what} ({:.0} MiB) for this engine; it is cached for the next time",
+                bytes.len() as f64 / f64::from(1 << 20)
+            );
         }
         let compiled = self.compile(what, &bytes)?;
         if let Some(cache) = &self.cache

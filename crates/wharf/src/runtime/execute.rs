@@ -43,7 +43,7 @@ pub struct PreparedCall {
     /// writers need only be `Send`) can be awaited from any task.
     pub(super) stdio: std::sync::Mutex<Option<Stdio>>,
     pub(super) cancel: Option<CancelHandle>,
-    pub(super) tmp: Option<tempfile::TempDir>,
+    pub(super) tmp: Option<super::scratch::Scratch>,
     /// Behind a lock for the same reason as `stdio`.
     pub(super) phases: std::sync::Mutex<Phases>,
     /// Whether the process exits once the call ends.
@@ -73,7 +73,7 @@ impl PreparedCall {
     /// ends the process itself ([`super::TimeoutBy::Caller`]) to remove
     /// first.
     pub fn scratch_dir(&self) -> Option<&Path> {
-        self.tmp.as_ref().map(|t| t.path())
+        self.tmp.as_ref().map(super::scratch::Scratch::path)
     }
 
     /// Says that the process exits once the call ends, as the `wharf`
@@ -85,6 +85,9 @@ impl PreparedCall {
     /// free.
     pub fn exiting(mut self) -> Self {
         self.exiting = true;
+        if let Some(tmp) = &mut self.tmp {
+            tmp.remove_when_done();
+        }
         self
     }
 
@@ -179,6 +182,14 @@ impl PreparedCall {
                 self.dispose(store);
                 (exit, usage, stdout, stderr)
             }
+            Program::Proxy(_) => {
+                return Err(self
+                    .not_runnable(
+                        "it is a wasi:http/proxy component: it answers HTTP requests (`wharf serve`) and has no command to run"
+                            .into(),
+                    )
+                    .into());
+            }
         };
         drop(slot);
         self.mark("guest");
@@ -221,7 +232,7 @@ impl PreparedCall {
     }
 
     /// [`PreparedCall::module_store`] for a component.
-    fn component_store(
+    pub(super) fn component_store(
         &self,
         stdio: Stdio,
         stop: Stop,
@@ -233,6 +244,8 @@ impl PreparedCall {
             table: ResourceTable::new(),
             limiter: GuestLimiter::new(self.limits.memory),
             stop,
+            http: Default::default(),
+            hooks: Default::default(),
         };
         let mut store = WasmStore::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
@@ -246,7 +259,7 @@ impl PreparedCall {
     /// be noticed; one waiting in a host call is dropped where it waits.
     /// `guest` is pinned where the caller made it: wasmtime's futures make
     /// it a few KiB, which moving would copy on every call.
-    async fn race(
+    pub(super) async fn race(
         &self,
         timeout: Option<Duration>,
         guest: std::pin::Pin<&mut impl Future<Output = Result<Exit>>>,
@@ -277,14 +290,19 @@ impl PreparedCall {
     }
 
     /// Ends the phase called `name` of the call's timing.
-    fn mark(&self, name: &'static str) {
+    pub(super) fn mark(&self, name: &'static str) {
         self.phases
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .mark(name);
     }
 
-    fn usage<T>(&self, store: &WasmStore<T>, peak_memory: u64, started: Instant) -> Usage {
+    pub(super) fn usage<T>(
+        &self,
+        store: &WasmStore<T>,
+        peak_memory: u64,
+        started: Instant,
+    ) -> Usage {
         Usage {
             fuel: self
                 .fuel_budget()
@@ -309,7 +327,7 @@ impl PreparedCall {
     /// Sets a store's limits beyond memory: fuel through the budget, and
     /// on an interruptible engine, an epoch deadline at every tick, where
     /// the guest yields so that its deadline and cancellation are seen.
-    fn limit<T>(&self, store: &mut WasmStore<T>) -> Result<()> {
+    pub(super) fn limit<T>(&self, store: &mut WasmStore<T>) -> Result<()> {
         if self.app.checks().interrupt {
             store.set_epoch_deadline(1);
             store.epoch_deadline_async_yield_and_update(1);
@@ -324,13 +342,13 @@ impl PreparedCall {
 
     /// Drops a guest's store, or leaves it to the operating system when
     /// the process exits after the call (see [`PreparedCall::exiting`]).
-    fn dispose<T>(&self, store: WasmStore<T>) {
+    pub(super) fn dispose<T>(&self, store: WasmStore<T>) {
         if self.exiting {
             std::mem::forget(store);
         }
     }
 
-    fn not_runnable(&self, reason: String) -> super::RunError {
+    pub(super) fn not_runnable(&self, reason: String) -> super::RunError {
         super::RunError::NotRunnable {
             what: self.argv[0].clone(),
             reason,
@@ -544,7 +562,7 @@ async fn call_with_request(
 /// An instantiation that failed: the guest's own start code trapped,
 /// exited or hit a limit (an outcome like any other), or the program
 /// cannot be run.
-fn instantiation_failure(
+pub(super) fn instantiation_failure(
     error: wasmtime::Error,
     limits: &EffectiveLimits,
     not_runnable: impl Fn(String) -> super::RunError,

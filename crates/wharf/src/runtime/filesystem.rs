@@ -68,9 +68,69 @@ pub struct GuestFs {
     /// What the guest is handed: `truth`, `/` first.
     preopens: Vec<Preopen>,
     warnings: Vec<String>,
-    /// Where the directories made up for the run are (one empty
-    /// directory each), removed with the plan.
-    made_up: Option<tempfile::TempDir>,
+    /// Where the directories made up for the run come from.
+    made_up: MadeUp,
+}
+
+/// Empty directories that calls share for the directories they make up
+/// (a root for a module given only mounts, a mount point's missing
+/// parents): each is handed to the guest read-only, so one call cannot put
+/// anything in it for another to see. The `n`-th made-up directory of
+/// every call is the same `n`-th directory here, made once, so that a call
+/// costs no `mkdir` and `rmdir` for them (a server making thousands of
+/// calls a second notices), while no two of one call look like one (same
+/// device and inode) to its guest. Removed when the last holder is
+/// dropped.
+#[derive(Debug, Default)]
+pub struct EmptyDirs {
+    /// The directory holding them, and how many of its numbered
+    /// directories exist.
+    made: std::sync::Mutex<Option<(tempfile::TempDir, usize)>>,
+}
+
+impl EmptyDirs {
+    /// The `n`-th empty directory, made if it is not yet (or again, when
+    /// something removed it: a cleaner of the system's temporary
+    /// directory).
+    fn get(&self, n: usize) -> Result<PathBuf> {
+        let mut made = self.made.lock().unwrap_or_else(|e| e.into_inner());
+        // Start over in a new directory when the one in use (or the one
+        // asked for) is gone.
+        let gone = match &*made {
+            None => true,
+            Some((root, count)) => {
+                !root.path().is_dir() || (n < *count && !root.path().join(n.to_string()).is_dir())
+            }
+        };
+        if gone {
+            let root = tempfile::Builder::new()
+                .prefix("wharf-empty-")
+                .tempdir()
+                .context("cannot create an empty directory for the guest")?;
+            *made = Some((root, 0));
+        }
+        let (root, count) = made.as_mut().expect("made above");
+        while *count <= n {
+            let dir = root.path().join(count.to_string());
+            fs::create_dir(&dir).with_context(|| {
+                format!(
+                    "cannot create an empty directory for the guest in {}",
+                    root.path().display()
+                )
+            })?;
+            *count += 1;
+        }
+        Ok(root.path().join(n.to_string()))
+    }
+}
+
+/// Where a plan's made-up directories come from.
+#[derive(Debug)]
+enum MadeUp {
+    /// Its own, removed with it.
+    Own(EmptyDirs),
+    /// Shared with other calls.
+    Shared(std::sync::Arc<EmptyDirs>, usize),
 }
 
 impl GuestFs {
@@ -92,6 +152,34 @@ impl GuestFs {
         mounts: &[Mount],
         tmp: Option<&Path>,
         workdir: &str,
+    ) -> Result<Self> {
+        Self::plan_in(
+            root,
+            mounts,
+            tmp,
+            workdir,
+            MadeUp::Own(EmptyDirs::default()),
+        )
+    }
+
+    /// [`GuestFs::plan`], with made-up directories from `empty`, which
+    /// other calls share.
+    pub(crate) fn plan_shared(
+        root: Option<&Path>,
+        mounts: &[Mount],
+        tmp: Option<&Path>,
+        workdir: &str,
+        empty: &std::sync::Arc<EmptyDirs>,
+    ) -> Result<Self> {
+        Self::plan_in(root, mounts, tmp, workdir, MadeUp::Shared(empty.clone(), 0))
+    }
+
+    fn plan_in(
+        root: Option<&Path>,
+        mounts: &[Mount],
+        tmp: Option<&Path>,
+        workdir: &str,
+        made_up: MadeUp,
     ) -> Result<Self> {
         let mut normalized: Vec<Mount> = Vec::new();
         for mount in mounts {
@@ -122,7 +210,7 @@ impl GuestFs {
             opened: Vec::new(),
             preopens: Vec::new(),
             warnings: Vec::new(),
-            made_up: None,
+            made_up,
         };
         let root_mount = mounts.iter().find(|m| m.guest == "/");
         match (root_mount, root) {
@@ -218,25 +306,17 @@ impl GuestFs {
         dir.metadata(&rest).ok().map(|m| m.is_dir())
     }
 
-    /// A new empty directory behind a made-up directory: each its own, so
-    /// that no two look like one (same device and inode) to the guest.
+    /// A new empty directory behind a made-up directory: each of a call
+    /// its own, so that no two look like one (same device and inode) to
+    /// the guest.
     fn empty_dir(&mut self) -> Result<PathBuf> {
-        if self.made_up.is_none() {
-            let dir = tempfile::Builder::new()
-                .prefix("wharf-empty-")
-                .tempdir()
-                .context("cannot create an empty directory for the guest")?;
-            self.made_up = Some(dir);
+        match &mut self.made_up {
+            MadeUp::Own(dirs) => dirs.get(self.truth.len()),
+            MadeUp::Shared(dirs, next) => {
+                *next += 1;
+                dirs.get(*next - 1)
+            }
         }
-        let parent = self.made_up.as_ref().expect("just made").path();
-        let dir = parent.join(self.truth.len().to_string());
-        fs::create_dir(&dir).with_context(|| {
-            format!(
-                "cannot create an empty directory for the guest in {}",
-                parent.display()
-            )
-        })?;
-        Ok(dir)
     }
 
     /// The tree's mount table, in the order of [`GuestFs::preopens`].

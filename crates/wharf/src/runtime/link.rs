@@ -13,6 +13,7 @@ use wasmtime::{
 };
 use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use super::RunError;
 use super::engine::Compiled;
@@ -28,6 +29,22 @@ pub enum Program {
     Module(InstancePre<ModuleState>, Start),
     /// A preview 2 command component.
     Component(CommandPre<ComponentState>),
+    /// A `wasi:http/proxy` component: it answers HTTP requests
+    /// ([`super::PreparedCall::run_http`]) and has no command to run.
+    Proxy(ProxyPre<ComponentState>),
+}
+
+/// The interface a `wasi:http/proxy` component exports, whatever its 0.2
+/// minor version (wasmtime links any 0.2.x against its own).
+const INCOMING_HANDLER: &str = "wasi:http/incoming-handler@0.2.";
+
+/// Whether `component` answers HTTP: it exports `wasi:http/incoming-handler`
+/// 0.2.
+pub(super) fn is_http_proxy(engine: &Engine, component: &Component) -> bool {
+    component
+        .component_type()
+        .exports(engine)
+        .any(|(name, _)| name.starts_with(INCOMING_HANDLER))
 }
 
 /// How a linked core module is started.
@@ -77,6 +94,7 @@ pub(super) struct Linkers {
     component_host: Vec<ComponentHostFunction>,
     modules: OnceLock<(Linker<ModuleState>, Provided)>,
     components: OnceLock<wasmtime::component::Linker<ComponentState>>,
+    proxies: OnceLock<wasmtime::component::Linker<ComponentState>>,
 }
 
 impl Linkers {
@@ -91,6 +109,7 @@ impl Linkers {
             component_host,
             modules: OnceLock::new(),
             components: OnceLock::new(),
+            proxies: OnceLock::new(),
         }
     }
 
@@ -106,12 +125,23 @@ impl Linkers {
         Ok(self.modules.get_or_init(|| (linker, provided)))
     }
 
-    fn component_linker(&self) -> Result<&wasmtime::component::Linker<ComponentState>> {
-        if let Some(linker) = self.components.get() {
+    /// The linker of components: WASI preview 2, `wasi:http` too for
+    /// `http` (a proxy component, which may import `wasi:cli` as well, as
+    /// componentize-py's do), and the app's host functions.
+    fn component_linker(&self, http: bool) -> Result<&wasmtime::component::Linker<ComponentState>> {
+        let cell = if http {
+            &self.proxies
+        } else {
+            &self.components
+        };
+        if let Some(linker) = cell.get() {
             return Ok(linker);
         }
         let mut linker = wasmtime::component::Linker::<ComponentState>::new(&self.engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        if http {
+            wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        }
         for function in &self.component_host {
             let func = function.func.clone();
             let closure =
@@ -142,7 +172,7 @@ impl Linkers {
                 )
             })?;
         }
-        Ok(self.components.get_or_init(|| linker))
+        Ok(cell.get_or_init(|| linker))
     }
 
     /// Links `compiled` against WASI, the answers `launch` gives and the
@@ -235,8 +265,16 @@ impl Linkers {
             )
             .into());
         }
+        if is_http_proxy(&self.engine, component) {
+            let pre = self
+                .component_linker(true)?
+                .instantiate_pre(component)
+                .and_then(ProxyPre::new)
+                .map_err(|e| not_runnable(format!("{e:#}")))?;
+            return Ok(Program::Proxy(pre));
+        }
         let pre = self
-            .component_linker()?
+            .component_linker(false)?
             .instantiate_pre(component)
             .and_then(CommandPre::new)
             .map_err(|e| not_runnable(format!("{e:#}")))?;

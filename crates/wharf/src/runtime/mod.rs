@@ -39,11 +39,13 @@ pub mod env;
 mod execute;
 mod filesystem;
 mod host;
+mod http;
 #[cfg(feature = "large-folios")]
 mod large_folios;
 pub mod limits;
 mod link;
 mod precompile;
+mod scratch;
 mod snapshot;
 mod state;
 pub mod status;
@@ -66,6 +68,7 @@ pub use engine::{
 pub use execute::PreparedCall;
 pub use filesystem::{GuestFs, Mount, Preopen};
 pub use host::{ComponentHostFunction, HostCall, HostFunction};
+pub use http::{GuestTask, HttpAnswer, HttpBody, HttpBodyError};
 pub use limits::{DEFAULT_MEMORY, EffectiveLimits, LimitHit};
 pub use link::{Program, Start};
 pub use precompile::{EntrypointProgram, PrecompileProgress, Precompiled};
@@ -163,6 +166,10 @@ struct Shared {
     /// The tokio runtime blocking calls from plain threads run on, made on
     /// first use: one worker, for the tasks wasmtime-wasi spawns (stdin).
     tokio: OnceLock<Arc<tokio::runtime::Runtime>>,
+    /// The empty directories calls make up directories from.
+    empty_dirs: Arc<filesystem::EmptyDirs>,
+    /// Empty directories kept for calls' `/tmp`.
+    scratch_dirs: Arc<scratch::ScratchDirs>,
 }
 
 impl Drop for Shared {
@@ -274,6 +281,8 @@ impl RuntimeBuilder {
                 queue_timeout: self.queue_timeout,
                 pinning: self.pinning,
                 tokio: OnceLock::new(),
+                empty_dirs: Arc::default(),
+                scratch_dirs: Arc::default(),
             }),
         };
         Ok(runtime)
@@ -354,6 +363,17 @@ impl Runtime {
     }
 
     /// The tokio runtime blocking calls from plain threads run on.
+    /// The empty directories calls of this runtime make up directories
+    /// from.
+    fn empty_dirs(&self) -> &Arc<filesystem::EmptyDirs> {
+        &self.shared.empty_dirs
+    }
+
+    /// The empty directories kept for calls' `/tmp`.
+    fn scratch_dirs(&self) -> &Arc<scratch::ScratchDirs> {
+        &self.shared.scratch_dirs
+    }
+
     fn tokio(&self) -> Result<&Arc<tokio::runtime::Runtime>> {
         if let Some(tokio) = self.shared.tokio.get() {
             return Ok(tokio);

@@ -3,6 +3,7 @@
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 use std::time::{Duration, Instant};
 
@@ -58,12 +59,50 @@ impl Stop {
 pub(super) struct Stopped(pub(super) Exit);
 
 /// Store data for components: the WASI context, its resource table and
-/// the memory limiter.
+/// the memory limiter; for `wasi:http/proxy` components, the HTTP context
+/// too.
 pub struct ComponentState {
     pub(super) ctx: WasiCtx,
     pub(super) table: ResourceTable,
     pub(super) limiter: GuestLimiter,
     pub(super) stop: Stop,
+    pub(super) http: WasiHttpCtx,
+    pub(super) hooks: NoOutbound,
+}
+
+impl WasiHttpView for ComponentState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
+
+/// `wasi:http`'s hooks for wharf's guests: no outbound requests. A guest
+/// has no network of its own (it has no sockets either); a request it
+/// makes through `wasi:http/outgoing-handler` fails with
+/// `HTTP-request-denied`.
+#[derive(Default)]
+pub(super) struct NoOutbound;
+
+impl WasiHttpHooks for NoOutbound {
+    fn send_request(
+        &mut self,
+        _request: http::Request<wasmtime_wasi_http::WasiBody>,
+        _options: Option<wasmtime_wasi_http::RequestOptions>,
+        _fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+    ) -> Box<
+        dyn Future<
+                Output = wasmtime_wasi_http::Result<(
+                    http::Response<wasmtime_wasi_http::WasiBody>,
+                    Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+                )>,
+            > + Send,
+    > {
+        Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
+    }
 }
 
 impl WasiView for ComponentState {

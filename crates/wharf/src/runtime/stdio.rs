@@ -72,6 +72,9 @@ enum Target {
         truncated: bool,
     },
     Writer(Box<dyn Write + Send>),
+    /// A bounded channel; the sender is dropped when the call's sinks are
+    /// taken, which closes it.
+    Channel(Option<tokio::sync::mpsc::Sender<Bytes>>),
 }
 
 impl Sink {
@@ -93,6 +96,7 @@ impl Sink {
                 truncated: false,
             },
             Output::Writer(writer) => Target::Writer(writer),
+            Output::Channel(sender) => Target::Channel(Some(sender)),
             Output::Null | Output::Inherit => unreachable!("wired without a sink"),
         };
         Self(Arc::new(Mutex::new(target)))
@@ -113,12 +117,41 @@ impl Sink {
                 Ok(())
             }
             Target::Writer(writer) => writer.write_all(buf),
+            Target::Channel(sender) => {
+                use tokio::sync::mpsc::error::TrySendError;
+                let Some(sender) = sender else {
+                    return Err(io::ErrorKind::BrokenPipe.into());
+                };
+                match sender.try_send(Bytes::copy_from_slice(buf)) {
+                    Ok(()) => Ok(()),
+                    Err(TrySendError::Closed(_)) => Err(io::ErrorKind::BrokenPipe.into()),
+                    // Writers through `check_write` wait for room first;
+                    // one that does not (an async writer) is told to retry.
+                    Err(TrySendError::Full(_)) => Err(io::ErrorKind::WouldBlock.into()),
+                }
+            }
+        }
+    }
+
+    /// Whether a write fits now: always, but for a full channel.
+    fn has_room(&self) -> bool {
+        match &*self.0.lock().unwrap_or_else(|e| e.into_inner()) {
+            Target::Channel(Some(sender)) => sender.capacity() > 0 || sender.is_closed(),
+            _ => true,
+        }
+    }
+
+    /// The channel's sender, to wait on for room.
+    fn channel(&self) -> Option<tokio::sync::mpsc::Sender<Bytes>> {
+        match &*self.0.lock().unwrap_or_else(|e| e.into_inner()) {
+            Target::Channel(sender) => sender.clone(),
+            _ => None,
         }
     }
 
     fn flush_target(&self) -> io::Result<()> {
         match &mut *self.0.lock().unwrap_or_else(|e| e.into_inner()) {
-            Target::Capture { .. } => Ok(()),
+            Target::Capture { .. } | Target::Channel(_) => Ok(()),
             Target::Writer(writer) => writer.flush(),
         }
     }
@@ -134,6 +167,10 @@ impl Sink {
             },
             Target::Writer(writer) => {
                 let _ = writer.flush();
+                Captured::default()
+            }
+            Target::Channel(sender) => {
+                *sender = None;
                 Captured::default()
             }
         }
@@ -168,7 +205,14 @@ impl StdoutStream for Sink {
 
 #[wasmtime_wasi::async_trait]
 impl Pollable for Sink {
-    async fn ready(&mut self) {}
+    async fn ready(&mut self) {
+        // Room in a channel: reserving a slot waits for one (or for the
+        // receiver to go, when writing fails with EPIPE); the slot goes
+        // back at once, and this stream is the channel's only writer.
+        if let Some(sender) = self.channel() {
+            let _ = sender.reserve().await;
+        }
+    }
 }
 
 impl OutputStream for Sink {
@@ -181,17 +225,26 @@ impl OutputStream for Sink {
     }
 
     fn check_write(&mut self) -> StreamResult<usize> {
-        Ok(WRITE_BUDGET)
+        Ok(if self.has_room() { WRITE_BUDGET } else { 0 })
     }
 }
 
 impl AsyncWrite for Sink {
     fn poll_write(
         self: Pin<&mut Self>,
-        _: &mut Context<'_>,
+        cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Poll::Ready(self.put(buf).map(|()| buf.len()))
+        match self.put(buf) {
+            Ok(()) => Poll::Ready(Ok(buf.len())),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                // A full channel: try again soon (the p1 and p2 paths wait
+                // on `ready` instead, and do not come here).
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+            Err(e) => Poll::Ready(Err(e)),
+        }
     }
 
     fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {

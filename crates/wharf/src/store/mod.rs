@@ -522,6 +522,12 @@ fn remove_stale(dir: &Path, age: Duration) -> usize {
     };
     let mut removed = 0;
     for entry in entries.flatten() {
+        // A run's directory whose process is alive is in use however old
+        // it is (a server keeps its calls' empty /tmp for later calls).
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if cfg!(target_os = "linux") && name.starts_with("run-") && !run_owner_gone(&name) {
+            continue;
+        }
         let old = entry
             .metadata()
             .and_then(|m| m.modified())
