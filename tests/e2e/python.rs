@@ -61,8 +61,195 @@ fn requirements_without_pure_python_wheels_are_named() {
         .code(1)
         .stderr_has(&[
             "wharf.toml:3:16",
-            "no pure-Python wheel for numpy==2.1.0, markupsafe==3.0.2",
+            "requirements.txt, line 2: numpy==2.1.0: no pure-Python wheel on the package index, only native wheels or sources",
+            "requirements.txt, line 4: markupsafe==3.0.2: no pure-Python wheel",
         ]);
+}
+
+#[test]
+fn each_requirement_that_cannot_be_installed_is_named_with_its_line_and_why() {
+    let wharf = python_store();
+    let ctx = context(&[
+        (
+            "wharf.toml",
+            "from = \"python:3.12\"\n[python]\nrequirements = \"requirements.txt\"\n",
+        ),
+        (
+            "requirements.txt",
+            "# what the app needs\ntabulate==0.9.0\nno-such-project-for-wharf-tests\n\
+             tabulate==0.0.0.1  # no such version\nnumpy==2.1.0\n",
+        ),
+    ]);
+    let out = wharf.run(["build", ctx.path().to_str().unwrap()]).code(1);
+    out.stderr_has(&[
+        "wharf.toml:3:16: cannot install the requirements (pip's own messages with --verbose):",
+        "requirements.txt, line 3: no-such-project-for-wharf-tests: the package index has no project of that name",
+        "requirements.txt, line 4: tabulate==0.0.0.1: no version that matches has a pure-Python wheel on the package index (the newest that do: ",
+        "requirements.txt, line 5: numpy==2.1.0: no pure-Python wheel on the package index",
+    ]);
+    assert!(!out.stderr.contains("line 2:"), "{out}");
+
+    // pip's own words are one --verbose away.
+    wharf
+        .run(["--verbose", "build", ctx.path().to_str().unwrap()])
+        .code(1)
+        .stderr_has(&["No matching distribution found for no-such-project-for-wharf-tests"]);
+
+    // An index that cannot be reached is said to be one (through a proxy
+    // that refuses connections, as a machine offline does).
+    let ctx = context(&[
+        (
+            "wharf.toml",
+            "from = \"python:3.12\"\n[python]\nrequirements = \"requirements.txt\"\n",
+        ),
+        ("requirements.txt", "tabulate==0.8.10\n"),
+    ]);
+    wharf
+        .command(["build", ctx.path().to_str().unwrap()])
+        .env("https_proxy", "http://127.0.0.1:9")
+        .env("http_proxy", "http://127.0.0.1:9")
+        .env("PIP_RETRIES", "0")
+        .output()
+        .map(crate::support::Outcome::from_output)
+        .unwrap()
+        .code(1)
+        .stderr_has(&[
+            "requirements.txt, line 1: tabulate==0.8.10: cannot reach the package index: https://pypi.org/simple/tabulate/",
+        ]);
+}
+
+#[test]
+fn an_unchanged_rebuild_runs_no_pip_and_needs_no_network() {
+    let wharf = python_store();
+    let ctx = context(&[
+        (
+            "wharf.toml",
+            "from = \"python:3.12\"\ncmd = [\"python\", \"-c\", \"import humanize; print(humanize.intcomma(1234567))\"]\n\
+             [python]\nrequirements = \"requirements.txt\"\n",
+        ),
+        ("requirements.txt", "humanize==4.11.0\n"),
+    ]);
+    let first = wharf.build("offline-rebuild", ctx.path());
+    // No pip to run and no network: a rebuild that ran pip would fail.
+    let offline = |wharf: &crate::support::Wharf| {
+        wharf
+            .command([
+                "build",
+                "-t",
+                "offline-rebuild",
+                ctx.path().to_str().unwrap(),
+            ])
+            .env("WHARF_PYTHON", "/nonexistent/python3")
+            .env("https_proxy", "http://127.0.0.1:9")
+            .env("http_proxy", "http://127.0.0.1:9")
+            .output()
+            .map(crate::support::Outcome::from_output)
+            .unwrap()
+    };
+    let again = offline(wharf).ok();
+    again.stderr_has(&["PIP INSTALL -r requirements.txt (humanize==4.11.0) (cached)"]);
+    assert_eq!(again.stdout.trim(), first);
+    assert_eq!(
+        wharf.run(["run", "offline-rebuild"]).ok().stdout,
+        "1,234,567\n"
+    );
+    // Another requirements file is another install.
+    std::fs::write(
+        ctx.path().join("requirements.txt"),
+        "humanize==4.11.0\n# pinned\n",
+    )
+    .unwrap();
+    offline(wharf)
+        .code(1)
+        .stderr_has(&["cannot run /nonexistent/python3 -m pip"]);
+}
+
+#[test]
+fn modules_are_compiled_at_build_and_imported_from_their_bytecode() {
+    let wharf = python_store();
+    let manifest = "from = \"python:3.12\"\nworkdir = \"/app\"\n\
+                    [python]\nrequirements = \"requirements.txt\"\n\
+                    [[copy]]\nsrc = [\"helper.py\", \"legacy.py\"]\ndest = \".\"\n";
+    let ctx = context(&[
+        ("wharf.toml", manifest),
+        ("requirements.txt", "tabulate==0.9.0\n"),
+        ("helper.py", "WORDS = {'alpha', 'beta', 'gamma', 'delta'}\n"),
+        // Python 2: not this interpreter's to compile, and no reason to fail.
+        ("legacy.py", "print 'hello'\n"),
+    ]);
+    let out = wharf
+        .run(["build", "-t", "bytecode", ctx.path().to_str().unwrap()])
+        .ok();
+    out.stderr_has(&[
+        "COMPILE bytecode: 1 Python module (python:3.12's python)",
+        "not compiled: /app/legacy.py: SyntaxError",
+    ]);
+    let first = out.stdout.trim().to_owned();
+
+    // Imports read the bytecode (`-v` says where each module's code came
+    // from), and write nothing: the image is read-only.
+    let out = wharf
+        .run([
+            "run",
+            "bytecode",
+            "python",
+            "-v",
+            "-c",
+            "import helper, tabulate",
+        ])
+        .ok();
+    out.stderr_has(&[
+        "code object from '/app/__pycache__/helper.cpython-312.pyc'",
+        "code object from '/opt/python/lib/python3.12/site-packages/tabulate/__pycache__/__init__.cpython-312.pyc'",
+    ]);
+    assert!(!out.stderr.contains("could not create"), "{out}");
+    // Checked against their source (PEP 552 flags 0b11), so that a source
+    // mounted over the image's is compiled afresh.
+    let out = wharf
+        .run([
+            "run",
+            "bytecode",
+            "python",
+            "-c",
+            "import importlib.util as u, helper, tabulate\n\
+             for m in (helper, tabulate):\n    \
+             print(int.from_bytes(open(u.cache_from_source(m.__file__), 'rb').read(8)[4:], 'little'))",
+        ])
+        .ok();
+    assert_eq!(out.stdout, "3\n3\n");
+
+    // Installed and compiled afresh (another pip environment is another
+    // cache key), the image is the same to the byte.
+    let again = wharf
+        .command(["build", "-q", ctx.path().to_str().unwrap()])
+        .env("PIP_NO_CACHE_DIR", "1")
+        .output()
+        .map(crate::support::Outcome::from_output)
+        .unwrap()
+        .ok();
+    assert_eq!(again.stdout.trim(), first);
+}
+
+#[test]
+fn python_dash_m_runs_a_package_module_from_the_working_directory() {
+    let wharf = python_store();
+    let ctx = context(&[
+        (
+            "wharf.toml",
+            "from = \"python:3.12\"\nworkdir = \"/srv\"\ncmd = [\"python\", \"-m\", \"tool.main\", \"--flag\"]\n\
+             [[copy]]\nsrc = \"tool\"\ndest = \"tool/\"\n",
+        ),
+        ("tool/__init__.py", ""),
+        (
+            "tool/main.py",
+            "import os, sys\nprint(__name__, __spec__.name, os.getcwd(), sys.argv[1:])\n",
+        ),
+    ]);
+    wharf.build("dash-m", ctx.path());
+    assert_eq!(
+        wharf.run(["run", "dash-m"]).ok().stdout,
+        "__main__ tool.main /srv ['--flag']\n"
+    );
 }
 
 #[test]

@@ -124,6 +124,36 @@ fn the_pandas_report_reads_a_read_only_mount_and_writes_a_writable_one() {
 }
 
 #[test]
+fn python_dash_m_runs_the_apps_module_through_the_snapshot_with_its_bytecode() {
+    let wharf = python_sci_store();
+    // From the working directory, as `python -m` does: runpy finds
+    // /app/report.py, whose argv[0] is the file's path.
+    let out = wharf
+        .run(["run", "pandas-report", "python", "-m", "report"])
+        .code(2);
+    assert_eq!(
+        out.stderr, "usage: /app/report.py INPUT.csv OUTPUT.md\n",
+        "{out}"
+    );
+    // The build compiled the app with the image's interpreter: where the
+    // import system looks, bytecode whose hash matches the source (PEP
+    // 552), which an import reads rather than compiling the source.
+    let out = wharf
+        .run([
+            "run",
+            "pandas-report",
+            "python",
+            "-c",
+            "import importlib.util as u, report\n\
+             pyc = open(report.__spec__.cached, 'rb').read(16)\n\
+             source = open(report.__file__, 'rb').read()\n\
+             print(report.__spec__.cached, pyc[8:] == u.source_hash(source))",
+        ])
+        .ok();
+    assert_eq!(out.stdout, "/app/__pycache__/report.cpython-315.pyc True\n");
+}
+
+#[test]
 fn the_runtime_is_no_python_but_what_the_image_says() {
     // The image's [launch] is recorded in its config, where any image
     // built on it inherits it.
@@ -183,6 +213,6 @@ fn a_requirement_that_would_replace_what_the_image_has_is_named() {
         .code(1)
         .stderr_has(&[
             "wharf.toml:3:16",
-            "the base image provides numpy==2.5.2, and the requirements ask for another version",
+            "requirements.txt, line 2: numpy<2: the base image provides it at version 2.5.2, and this asks for another",
         ]);
 }

@@ -251,6 +251,67 @@ fn the_snapshot_is_part_of_the_image_and_reused_while_its_inputs_stay_the_same()
 }
 
 #[test]
+fn editing_the_app_keeps_the_snapshot_of_its_dependencies() {
+    let wharf = python_sci_store();
+    // pandas-report, with its report edited: the preload (pandas, numpy)
+    // ran over the base alone, so the edit reuses the snapshot.
+    let ctx = tempfile::tempdir().unwrap();
+    let example = repo().join("guest-examples/pandas-report");
+    for name in ["wharf.toml", "report.py"] {
+        std::fs::copy(example.join(name), ctx.path().join(name)).unwrap();
+    }
+    let report = std::fs::read_to_string(ctx.path().join("report.py")).unwrap();
+    std::fs::write(
+        ctx.path().join("report.py"),
+        report.replace("top region", "leading region"),
+    )
+    .unwrap();
+    let out = wharf
+        .run([
+            "build",
+            "-t",
+            "pandas-report:edited",
+            ctx.path().to_str().unwrap(),
+        ])
+        .ok();
+    out.stderr_has(&["SNAPSHOT preload pandas, numpy (cached)"]);
+    assert!(!out.stderr.contains("taken over the app's files"), "{out}");
+    assert_ne!(out.stdout.trim(), pandas_report_id());
+    assert_eq!(
+        label(wharf, "pandas-report:edited", "dev.wharf.snapshot"),
+        label(wharf, "pandas-report", "dev.wharf.snapshot")
+    );
+
+    let data = repo().join("guest-examples/pandas-report/data");
+    let output = tempfile::tempdir().unwrap();
+    let out = wharf
+        .run([
+            "run",
+            "-v",
+            &format!("{}:/input:ro", data.display()),
+            "-v",
+            &format!("{}:/output", output.path().display()),
+            "pandas-report:edited",
+        ])
+        .ok();
+    assert_eq!(
+        out.stdout,
+        "wrote /output/report.md: 12 orders, leading region North (438.30)\n"
+    );
+    // Started from the snapshot: pandas was imported before the run began.
+    let out = wharf
+        .run([
+            "run",
+            "pandas-report:edited",
+            "python",
+            "-c",
+            "import sys; print('pandas' in sys.modules)",
+        ])
+        .ok();
+    assert_eq!(out.stdout, "True\n");
+}
+
+#[test]
 fn a_changed_input_takes_a_new_snapshot() {
     let wharf = python_sci_store();
     // The app's own module, beside it in the working directory, can be
@@ -275,8 +336,13 @@ fn a_changed_input_takes_a_new_snapshot() {
     let app = "import sys; print('json' in sys.modules, 'pandas' in sys.modules, \
                'helper' in sys.modules, {})";
     let first = build(&app.replace("{}", "1"));
-    // The preload ran the helper's top level at build time.
-    first.stderr_has(&["SNAPSHOT preload json, helper", "helper ran"]);
+    // The preload ran the helper's top level at build time, over the app's
+    // files, as the build says.
+    first.stderr_has(&[
+        "SNAPSHOT preload json, helper",
+        "the preload imports the app's own helper: the snapshot is taken over the app's files, and again whenever they change",
+        "helper ran",
+    ]);
     assert!(!first.stderr.contains("(cached)"), "{first}");
     assert_eq!(
         wharf.run(["run", "json-app"]).ok().lines(),

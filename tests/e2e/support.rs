@@ -29,7 +29,7 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn from(output: Output) -> Self {
+    pub fn from_output(output: Output) -> Self {
         Self {
             code: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -157,7 +157,7 @@ impl Wharf {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        Outcome::from(self.command(args).output().unwrap())
+        Outcome::from_output(self.command(args).output().unwrap())
     }
 
     /// Builds `context` as `tag`; returns the image ID.

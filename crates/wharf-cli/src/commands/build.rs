@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use wharf::build::{BuildOptions, build_with_snapshots};
+use wharf::build::{BuildOptions, build_with_runtime};
 use wharf::reference::ImageRef;
 use wharf::runtime::PrecompileProgress;
 
@@ -51,7 +51,7 @@ impl BuildCommand {
         };
         let quiet = self.quiet;
         let runtime = super::runtime(&store)?;
-        let output = build_with_snapshots(
+        let output = build_with_runtime(
             &store,
             &options,
             &mut |line| {

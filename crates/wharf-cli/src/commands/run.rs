@@ -244,6 +244,15 @@ impl Ending {
     }
 }
 
+/// What wharf says when `signal` ends a run: WASI has no signals, so the
+/// guest cannot be told to stop (Python raises no `KeyboardInterrupt` and
+/// flushes nothing), and what it held in its own buffers is lost.
+fn interrupted(signal: &str) -> String {
+    format!(
+        "{signal}: the guest was stopped where it was; output it had not written yet is lost (WASI has no signals, see docs/docker.md)"
+    )
+}
+
 /// Interruptions on Unix: `SIGINT`, `SIGTERM` and `SIGHUP`, caught on a
 /// thread of their own.
 #[cfg(unix)]
@@ -259,7 +268,12 @@ mod interruptions {
             .name("wharf-signals".into())
             .spawn(move || {
                 if let Some(signal) = signals.forever().next() {
-                    end.now(128 + signal, None);
+                    let name = match signal {
+                        SIGINT => "SIGINT",
+                        SIGTERM => "SIGTERM",
+                        _ => "SIGHUP",
+                    };
+                    end.now(128 + signal, Some(super::interrupted(name)));
                 }
             });
     }
@@ -270,7 +284,7 @@ mod interruptions {
 #[cfg(windows)]
 mod interruptions {
     pub(super) fn watch(end: super::Ending) {
-        let _ = ctrlc::set_handler(move || end.now(130, None));
+        let _ = ctrlc::set_handler(move || end.now(130, Some(super::interrupted("Ctrl-C"))));
     }
 }
 

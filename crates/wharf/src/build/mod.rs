@@ -9,10 +9,13 @@
 //! deterministic and the config carries no build time unless
 //! `SOURCE_DATE_EPOCH` asks for one.
 
+pub mod bytecode;
 mod context;
+mod pip;
 pub mod provided;
 pub mod python;
 pub mod snapshot;
+mod step;
 
 use std::collections::HashMap;
 use std::io::{BufWriter, Write};
@@ -27,7 +30,8 @@ use oci_spec::image::{
 };
 
 pub use context::{BuildContext, clean_relative};
-pub use snapshot::{Snapshot, Snapshotter};
+pub use snapshot::Snapshot;
+pub use step::{BuildRuntime, Step, StepOutcome};
 
 use crate::guest_path;
 use crate::image::{self, Image, LIMITS_LABEL, RunConfig};
@@ -86,22 +90,27 @@ impl Steps<'_> {
     }
 }
 
-/// Builds an image and stores it; `progress` hears a line per step. A
-/// manifest with `[snapshot]` needs [`build_with_snapshots`].
+/// Builds an image and stores it; `progress` hears a line per step.
+///
+/// Without a runtime, a manifest with `[snapshot]` is an error, and Python
+/// sources are left without bytecode (their image still runs, compiling
+/// what it imports on every start): [`build_with_runtime`] does both.
 pub fn build(
     store: &Store,
     options: &BuildOptions,
     progress: &mut dyn FnMut(&str),
 ) -> Result<BuildOutput> {
-    build_with_snapshots(store, options, progress, None)
+    build_with_runtime(store, options, progress, None)
 }
 
-/// [`build`], with the runtime that takes `[snapshot]`s.
-pub fn build_with_snapshots(
+/// [`build`], with the runtime that runs the steps that need a guest:
+/// `[snapshot]`s, and compiling Python sources to bytecode (see
+/// [`bytecode`]).
+pub fn build_with_runtime(
     store: &Store,
     options: &BuildOptions,
     progress: &mut dyn FnMut(&str),
-    snapshotter: Option<&dyn Snapshotter>,
+    runtime: Option<&dyn BuildRuntime>,
 ) -> Result<BuildOutput> {
     let manifest_path = options
         .manifest
@@ -109,22 +118,8 @@ pub fn build_with_snapshots(
         .unwrap_or_else(|| options.context.join(MANIFEST_FILE));
     let manifest = Manifest::load(&manifest_path)?;
     let context = BuildContext::open(&options.context)?;
-    let steps = 1
-        + usize::from(manifest.python_requirements.is_some())
-        + manifest.copies.len()
-        + usize::from(manifest.snapshot.is_some())
-        + 1;
-    let mut steps = Steps {
-        progress,
-        step: 0,
-        steps,
-    };
-
     let base = match &manifest.base {
-        Base::Scratch => {
-            steps.say("FROM scratch".into());
-            None
-        }
+        Base::Scratch => None,
         Base::Image(reference) => {
             let image = store.resolve(&reference.to_string()).with_context(|| {
                 format!(
@@ -133,13 +128,32 @@ pub fn build_with_snapshots(
                 )
             })?;
             image.check_platform()?;
-            steps.say(format!(
-                "FROM {reference} ({})",
-                crate::digest::short(&image.id)
-            ));
             Some(image)
         }
     };
+    // The base's interpreter compiles the build's Python sources.
+    let interpreter = match runtime {
+        Some(runtime) if bytecode::applies(base.as_ref()) => base.as_ref().map(|b| (runtime, b)),
+        _ => None,
+    };
+    let steps = 1
+        + usize::from(manifest.python_requirements.is_some())
+        + manifest.copies.len()
+        + usize::from(interpreter.is_some() && !manifest.copies.is_empty())
+        + usize::from(manifest.snapshot.is_some())
+        + 1;
+    let mut steps = Steps {
+        progress,
+        step: 0,
+        steps,
+    };
+    match (&manifest.base, &base) {
+        (Base::Image(reference), Some(image)) => steps.say(format!(
+            "FROM {reference} ({})",
+            crate::digest::short(&image.id)
+        )),
+        _ => steps.say("FROM scratch".into()),
+    }
     let base_config = base
         .as_ref()
         .map(|b| b.run_config())
@@ -163,9 +177,19 @@ pub fn build_with_snapshots(
     let mtime = options.source_date_epoch.unwrap_or(DEFAULT_MTIME);
     let mut layers: Vec<(LayerContents, String)> = Vec::new();
     // Dependencies first, as a Dockerfile installs them before the app.
-    let python = python::install(&manifest, &context, &base_config)?;
+    let python = python::install(
+        store,
+        &manifest,
+        &context,
+        base.as_ref(),
+        interpreter.map(|(runtime, _)| runtime),
+    )?;
     if let Some(installed) = &python {
-        steps.say(installed.description.clone());
+        steps.say(format!(
+            "{}{}",
+            installed.description,
+            if installed.cached { " (cached)" } else { "" }
+        ));
         layers.push((installed.layer.clone(), installed.description.clone()));
     }
     for copy in &manifest.copies {
@@ -186,6 +210,29 @@ pub fn build_with_snapshots(
             layers.push((layer, description));
         }
     }
+    if let Some((runtime, base)) = interpreter
+        && !manifest.copies.is_empty()
+    {
+        let skip = usize::from(python.is_some());
+        let mut copied: Vec<&mut LayerContents> = layers
+            .iter_mut()
+            .skip(skip)
+            .map(|(layer, _)| layer)
+            .collect();
+        let compiled = bytecode::compile_layers(runtime, base, &mut copied)?;
+        steps.say(format!(
+            "COMPILE bytecode: {} ({})",
+            match compiled.modules {
+                0 => "no Python modules".to_owned(),
+                1 => "1 Python module".to_owned(),
+                n => format!("{n} Python modules"),
+            },
+            compiled_by(&manifest)
+        ));
+        for failure in &compiled.failed {
+            steps.echo(&format!("  not compiled: {failure}"));
+        }
+    }
     let so_far = ImageSoFar {
         base: base_tree.as_ref().map(|(dir, _)| dir),
         layers: &layers,
@@ -195,37 +242,267 @@ pub fn build_with_snapshots(
         layer.add_dir(guest_path::relative(&workdir));
         layers.push((layer, format!("WORKDIR {workdir}")));
     }
+    // A snapshot is taken over the dependencies (the base and the
+    // requirements) unless the preload imports the app's own files: then
+    // an edit of the app does not take it again.
+    let dependencies = usize::from(python.is_some());
+    let site_packages = base_config
+        .labels
+        .get(python::SITE_PACKAGES_LABEL)
+        .map(|path| guest_path::relative(&guest_path::resolve("/", path)).to_owned());
+    let over_app = manifest.snapshot.as_ref().and_then(|preload| {
+        snapshot_needs_app(
+            preload.get_ref(),
+            &layers[dependencies..],
+            site_packages.as_deref(),
+        )
+    });
+    let dependencies_workdir = manifest.snapshot.is_some()
+        && over_app.is_none()
+        && workdir != "/"
+        && !ImageSoFar {
+            base: base_tree.as_ref().map(|(dir, _)| dir),
+            layers: &layers[..dependencies],
+        }
+        .is_dir(guest_path::relative(&workdir));
     drop(base_tree);
 
     // Write the layers into the staging area; nothing is visible yet.
-    let mut written: Vec<(tempfile::NamedTempFile, WrittenLayer, String)> = Vec::new();
-    for (layer, description) in layers {
+    let write = |layer: &LayerContents, description: &str| -> Result<Written> {
         let temp = store.temp_file()?;
         let (out, result) = layer
             .write(BufWriter::new(temp.as_file()), mtime)
             .with_context(|| format!("cannot write the layer for {description}"))?;
         out.into_inner().map_err(|e| e.into_error())?.flush()?;
-        written.push((temp, result, description));
+        Ok(Written {
+            temp: Some(temp),
+            layer: result,
+            description: description.to_owned(),
+        })
+    };
+    let mut written: Vec<Written> = Vec::new();
+    for (layer, description) in &layers {
+        written.push(write(layer, description)?);
     }
-    drop(python);
+    let describe = |written: &[&Written]| {
+        let config = image_config(
+            &manifest,
+            &base,
+            &base_config,
+            &workdir,
+            written,
+            options.source_date_epoch,
+        )?;
+        let oci_manifest = image_manifest(&base, &config, written)?;
+        anyhow::Ok((config, oci_manifest))
+    };
+    let (config, oci_manifest) = describe(&written.iter().collect::<Vec<_>>())?;
 
-    let config = image_config(
-        &manifest,
-        &base,
-        &base_config,
-        &workdir,
-        &written,
-        options.source_date_epoch,
+    let Some(preload) = &manifest.snapshot else {
+        drop(python);
+        steps.say("writing image".into());
+        let layers = written.into_iter().filter_map(Written::staged).collect();
+        return commit(
+            store,
+            Staged {
+                config,
+                manifest: oci_manifest,
+                layers,
+            },
+            &options.tags,
+            None,
+        );
+    };
+    let runtime = runtime.context(
+        "`[snapshot]` needs wharf's runtime, which this build of the wharf library leaves out",
     )?;
+    // The image the snapshot is taken over: the whole image, or its
+    // dependencies with the working directory the preload starts in.
+    let extra = if dependencies_workdir {
+        let mut layer = LayerContents::new();
+        layer.add_dir(guest_path::relative(&workdir));
+        Some(write(&layer, &format!("WORKDIR {workdir}"))?)
+    } else {
+        None
+    };
+    drop(python);
+    let (under_count, under) = match &over_app {
+        Some(_) => (
+            written.len(),
+            describe(&written.iter().collect::<Vec<_>>())?,
+        ),
+        None => {
+            let mut parts: Vec<&Written> = written[..dependencies].iter().collect();
+            parts.extend(extra.as_ref());
+            (dependencies, describe(&parts)?)
+        }
+    };
+    let under_bytes = image::canonical_json(&under.1)?;
+    let under_image = Image {
+        id: crate::digest::sha256(&under_bytes),
+        manifest_size: under_bytes.len() as u64,
+        manifest: under.1,
+        config: under.0,
+    };
+    let cached = snapshot::cached(store, &under_image, preload.get_ref())?;
+    steps.say(format!(
+        "SNAPSHOT preload {}{}",
+        preload.get_ref().join(", "),
+        if cached.is_some() { " (cached)" } else { "" }
+    ));
+    if let Some(why) = &over_app {
+        steps.echo(&format!(
+            "  {why}: the snapshot is taken over the app's files, and again whenever they change"
+        ));
+    }
+    let mut pin = None;
+    let snapshot = match cached {
+        Some(layer) => layer,
+        None => {
+            // Stored, unpacked and pinned (never tagged) so that the
+            // program can run in it.
+            let mut layers: Vec<(tempfile::NamedTempFile, WrittenLayer)> = written[..under_count]
+                .iter_mut()
+                .filter_map(Written::take)
+                .collect();
+            layers.extend(extra.and_then(Written::staged));
+            let (stored, stored_pin) = commit_pinned(
+                store,
+                Staged {
+                    config: under_image.config.clone(),
+                    manifest: under_image.manifest.clone(),
+                    layers,
+                },
+            )?;
+            pin = Some(stored_pin);
+            match snapshot::take(store, &stored, preload.get_ref(), runtime, mtime) {
+                Ok((layer, output)) => {
+                    // What the program wrote while it preloaded, as Docker
+                    // shows what a RUN step writes.
+                    for line in output.lines() {
+                        steps.echo(line);
+                    }
+                    layer
+                }
+                Err(e) => {
+                    // Nothing of a failed build stays: the image the
+                    // snapshot was to be taken over goes with the next
+                    // collection, now.
+                    drop(pin);
+                    if let Ok(writer) = store.write() {
+                        let _ = writer.collect_garbage();
+                    }
+                    return Err(manifest
+                        .error_at(preload.span(), format!("cannot take the snapshot: {e:#}"))
+                        .into());
+                }
+            }
+        }
+    };
+    let created = options.source_date_epoch.map(|secs| {
+        humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs)).to_string()
+    });
+    let (config, oci_manifest) = snapshot::derive(
+        &config,
+        &oci_manifest,
+        &snapshot.layer,
+        &snapshot.record,
+        created,
+    )?;
+    steps.say("writing image".into());
+    let mut layers: Vec<(tempfile::NamedTempFile, WrittenLayer)> =
+        written.into_iter().filter_map(Written::staged).collect();
+    layers.extend(snapshot.staged.map(|temp| (temp, snapshot.layer.clone())));
+    commit(
+        store,
+        Staged {
+            config,
+            manifest: oci_manifest,
+            layers,
+        },
+        &options.tags,
+        pin,
+    )
+}
+
+/// A layer written to the store's staging area, until the blob is moved
+/// into the store.
+struct Written {
+    temp: Option<tempfile::NamedTempFile>,
+    layer: WrittenLayer,
+    description: String,
+}
+
+impl Written {
+    /// The staged file and the layer, if not moved into the store yet.
+    fn staged(self) -> Option<(tempfile::NamedTempFile, WrittenLayer)> {
+        let layer = self.layer;
+        self.temp.map(|temp| (temp, layer))
+    }
+
+    /// [`Written::staged`], leaving the layer described but moved.
+    fn take(&mut self) -> Option<(tempfile::NamedTempFile, WrittenLayer)> {
+        self.temp.take().map(|temp| (temp, self.layer.clone()))
+    }
+}
+
+/// Why a snapshot must be taken over the app's own files (`app`, the
+/// layers of its `[[copy]]`s): the preload imports a module whose
+/// top-level package or module they hold (a file `NAME.py` or a directory
+/// `NAME` anywhere in them), or they add to the base's site-packages, whose
+/// listing the interpreter keeps. `None` when the preload can run over the
+/// image's dependencies alone.
+fn snapshot_needs_app(
+    preload: &[String],
+    app: &[(LayerContents, String)],
+    site_packages: Option<&str>,
+) -> Option<String> {
+    if let Some(site_packages) = site_packages {
+        let inside = format!("{site_packages}/");
+        if app
+            .iter()
+            .any(|(layer, _)| layer.paths().any(|path| path.starts_with(&inside)))
+        {
+            return Some(format!("the app's files go into /{site_packages}"));
+        }
+    }
+    let found: Vec<String> = preload
+        .iter()
+        .filter(|name| {
+            let top = name.split('.').next().unwrap_or(name);
+            let file = format!("{top}.py");
+            app.iter().any(|(layer, _)| {
+                layer.paths().any(|path| {
+                    let last = path.rsplit('/').next().unwrap_or(path);
+                    last == top || last == file
+                })
+            })
+        })
+        .cloned()
+        .collect();
+    (!found.is_empty()).then(|| format!("the preload imports the app's own {}", found.join(", ")))
+}
+
+/// The OCI manifest of an image: the base's layers and `written`, and
+/// `config`.
+fn image_manifest(
+    base: &Option<Image>,
+    config: &ImageConfiguration,
+    written: &[&Written],
+) -> Result<ImageManifest> {
     let mut layer_descriptors: Vec<Descriptor> = base
         .as_ref()
         .map(|b| b.layers().to_vec())
         .unwrap_or_default();
-    layer_descriptors.extend(written.iter().map(|(_, layer, _)| {
-        image::descriptor(MediaType::ImageLayerGzip, layer.digest.clone(), layer.size)
+    layer_descriptors.extend(written.iter().map(|w| {
+        image::descriptor(
+            MediaType::ImageLayerGzip,
+            w.layer.digest.clone(),
+            w.layer.size,
+        )
     }));
-    let config_bytes = image::canonical_json(&config)?;
-    let oci_manifest = ImageManifestBuilder::default()
+    let config_bytes = image::canonical_json(config)?;
+    Ok(ImageManifestBuilder::default()
         .schema_version(2u32)
         .media_type(MediaType::ImageManifest)
         .config(image::descriptor(
@@ -234,76 +511,15 @@ pub fn build_with_snapshots(
             config_bytes.len() as u64,
         ))
         .layers(layer_descriptors)
-        .build()?;
-    let staged = Staged {
-        config,
-        manifest: oci_manifest,
-        layers: written
-            .into_iter()
-            .map(|(temp, layer, _)| (temp, layer))
-            .collect(),
-    };
+        .build()?)
+}
 
-    let Some(preload) = &manifest.snapshot else {
-        steps.say("writing image".into());
-        return commit(store, staged, &options.tags, None);
-    };
-    let snapshotter = snapshotter.context(
-        "`[snapshot]` needs wharf's runtime, which this build of the wharf library leaves out",
-    )?;
-    // The image as it is before the snapshot: stored, unpacked and pinned
-    // (never tagged) so that the program can run in it.
-    let (before, pin) = commit_pinned(store, staged)?;
-    let cached = snapshot::cached(store, &before, preload.get_ref())?;
-    steps.say(format!(
-        "SNAPSHOT preload {}{}",
-        preload.get_ref().join(", "),
-        if cached.is_some() { " (cached)" } else { "" }
-    ));
-    let snapshot = match cached {
-        Some(layer) => layer,
-        None => match snapshot::take(store, &before, preload.get_ref(), snapshotter, mtime) {
-            Ok((layer, output)) => {
-                // What the program wrote while it preloaded, as Docker
-                // shows what a RUN step writes.
-                for line in output.lines() {
-                    steps.echo(line);
-                }
-                layer
-            }
-            Err(e) => {
-                // Nothing of a failed build stays: the image the snapshot
-                // was to be taken from goes with the next collection, now.
-                drop(pin);
-                if let Ok(writer) = store.write() {
-                    let _ = writer.collect_garbage();
-                }
-                return Err(manifest
-                    .error_at(preload.span(), format!("cannot take the snapshot: {e:#}"))
-                    .into());
-            }
-        },
-    };
-    let created = options.source_date_epoch.map(|secs| {
-        humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs)).to_string()
-    });
-    let (config, oci_manifest) =
-        snapshot::derive(&before, &snapshot.layer, &snapshot.record, created)?;
-    steps.say("writing image".into());
-    commit(
-        store,
-        Staged {
-            config,
-            manifest: oci_manifest,
-            layers: snapshot
-                .staged
-                .into_iter()
-                .map(|temp| (temp, snapshot.layer.clone()))
-                .collect(),
-        },
-        &options.tags,
-        Some(pin),
-    )
+/// Whose interpreter compiled a build's bytecode, as the build says it.
+fn compiled_by(manifest: &Manifest) -> String {
+    match &manifest.base {
+        Base::Image(reference) => format!("{reference}'s python"),
+        Base::Scratch => "the base's python".to_owned(),
+    }
 }
 
 /// An image ready to be stored: its config, its manifest, and the layer
@@ -470,7 +686,7 @@ fn image_config(
     base: &Option<Image>,
     base_config: &RunConfig,
     workdir: &str,
-    layers: &[(tempfile::NamedTempFile, WrittenLayer, String)],
+    layers: &[&Written],
     source_date_epoch: Option<u64>,
 ) -> Result<ImageConfiguration> {
     let mut config = base.as_ref().map(|b| b.config.clone()).unwrap_or_default();
@@ -526,10 +742,10 @@ fn image_config(
 
     let mut diff_ids = config.rootfs().diff_ids().clone();
     let mut history: Vec<History> = config.history().clone().unwrap_or_default();
-    for (_, layer, description) in layers {
-        diff_ids.push(layer.diff_id.to_string());
+    for written in layers {
+        diff_ids.push(written.layer.diff_id.to_string());
         let mut entry = HistoryBuilder::default()
-            .created_by(description.clone())
+            .created_by(written.description.clone())
             .comment("wharf build");
         if let Some(created) = &created {
             entry = entry.created(created.clone());

@@ -1,7 +1,7 @@
 //! `[snapshot]`: an image whose program is pre-initialised at build time.
 //!
 //! The build stores the image as it would without the snapshot (pinned,
-//! untagged), hands it to a [`Snapshotter`] (the runtime), which runs the
+//! untagged), hands it to a [`BuildRuntime`](super::BuildRuntime) (the runtime), which runs the
 //! program up to the preload and writes its state out as a new module, and
 //! adds that module as one more layer, over the one it was taken from. The
 //! image config records it (label `dev.wharf.snapshot`), so that a run knows
@@ -21,6 +21,7 @@ use anyhow::{Context, Result};
 use oci_spec::image::{Digest, HistoryBuilder, ImageConfiguration, ImageManifest, MediaType};
 use serde::{Deserialize, Serialize};
 
+use super::step::BuildRuntime;
 use crate::digest;
 use crate::guest_path;
 use crate::image::{self, Image};
@@ -34,14 +35,6 @@ const FORMAT: u32 = 1;
 
 /// The store directory that maps snapshot keys to cached layers.
 pub const CACHE_DIR: &str = "snapshots";
-
-/// Takes snapshots at build time; the runtime provides it.
-pub trait Snapshotter {
-    /// Runs `image`'s program (its entrypoint and cmd, resolved as a run
-    /// would) until `preload` is done, with randomness drawn from `seed`,
-    /// and returns its state as a new module.
-    fn snapshot(&self, image: &Image, preload: &[String], seed: [u8; 32]) -> Result<Snapshot>;
-}
 
 /// A snapshot taken.
 #[derive(Debug)]
@@ -117,19 +110,19 @@ fn record_path(store: &Store, key: &[u8; 32]) -> std::path::PathBuf {
         .join(format!("{}.json", hex::encode(key)))
 }
 
-/// Takes the snapshot of `image` after `preload` with `snapshotter`, writes
+/// Takes the snapshot of `image` after `preload` with `runtime`, writes
 /// it as a layer to the store's staging area, and remembers it in the cache.
 /// Returns the layer and what the program wrote while it preloaded.
 pub(super) fn take(
     store: &Store,
     image: &Image,
     preload: &[String],
-    snapshotter: &dyn Snapshotter,
+    runtime: &dyn BuildRuntime,
     mtime: u64,
 ) -> Result<(SnapshotLayer, String)> {
     let key = cache_key(image, preload)?;
     let record_path = record_path(store, &key);
-    let snapshot = snapshotter.snapshot(image, preload, key)?;
+    let snapshot = runtime.snapshot(image, preload, key)?;
     let record = SnapshotRecord {
         module: snapshot.module.clone(),
         digest: digest::sha256(&snapshot.bytes).to_string(),
@@ -178,14 +171,16 @@ fn cache_key(image: &Image, preload: &[String]) -> Result<[u8; 32]> {
     Ok(Sha256::digest(&inputs).into())
 }
 
-/// The image `base` plus the snapshot layer, recorded in its config.
+/// The image of `config` and `manifest` plus the snapshot layer, recorded
+/// in its config.
 pub(super) fn derive(
-    base: &Image,
+    config: &ImageConfiguration,
+    manifest: &ImageManifest,
     layer: &WrittenLayer,
     record: &SnapshotRecord,
     created: Option<String>,
 ) -> Result<(ImageConfiguration, ImageManifest)> {
-    let mut config = base.config.clone();
+    let mut config = config.clone();
     let mut exec = config.config().clone().unwrap_or_default();
     let mut labels = exec.labels().clone().unwrap_or_default();
     labels.insert(SNAPSHOT_LABEL.to_owned(), serde_json::to_string(record)?);
@@ -206,7 +201,7 @@ pub(super) fn derive(
     config.set_history(Some(history));
 
     let config_bytes = image::canonical_json(&config)?;
-    let mut manifest = base.manifest.clone();
+    let mut manifest = manifest.clone();
     manifest.set_config(image::descriptor(
         MediaType::ImageConfig,
         digest::sha256(&config_bytes),

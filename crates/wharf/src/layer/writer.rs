@@ -29,6 +29,21 @@ pub enum FileSource {
     Bytes(Arc<[u8]>),
 }
 
+impl FileSource {
+    /// Reads the whole file.
+    ///
+    /// # Errors
+    /// When the file cannot be opened or read.
+    pub fn read(&self) -> Result<Vec<u8>> {
+        match self {
+            FileSource::Dir(dir, path) => dir
+                .read(path)
+                .with_context(|| format!("cannot read {}", path.display())),
+            FileSource::Bytes(bytes) => Ok(bytes.to_vec()),
+        }
+    }
+}
+
 impl std::fmt::Debug for FileSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -86,6 +101,19 @@ impl LayerContents {
     /// The entry at `path`, if any.
     pub fn get(&self, path: &str) -> Option<&LayerEntry> {
         self.entries.get(path)
+    }
+
+    /// Every entry's path, sorted.
+    pub fn paths(&self) -> impl Iterator<Item = &str> {
+        self.entries.keys().map(String::as_str)
+    }
+
+    /// The regular files, as (path, source, size), sorted by path.
+    pub fn files(&self) -> impl Iterator<Item = (&str, &FileSource, u64)> {
+        self.entries.iter().filter_map(|(path, entry)| match entry {
+            LayerEntry::File { source, size } => Some((path.as_str(), source, *size)),
+            _ => None,
+        })
     }
 
     /// Adds a directory and its ancestors.

@@ -20,7 +20,7 @@ use super::host::{ComponentHostFunction, HostFunction};
 use super::limits::EffectiveLimits;
 use super::link::{Linkers, Program};
 use super::{RunError, Runtime};
-use crate::build::{BuildOptions, build_with_snapshots};
+use crate::build::{BuildOptions, build_with_runtime};
 use crate::digest;
 use crate::guest_path;
 use crate::image::{DEFAULT_PATH, RunConfig};
@@ -167,7 +167,7 @@ impl App {
         let source = match source {
             Source::Context(context) => {
                 let store = runtime.store().context("building an app needs a store")?;
-                let built = build_with_snapshots(
+                let built = build_with_runtime(
                     store,
                     &BuildOptions {
                         context,

@@ -32,6 +32,7 @@
 pub mod alloc_hint;
 mod app;
 mod artifacts;
+mod build_step;
 mod call;
 mod command;
 mod engine;

@@ -35,7 +35,7 @@ use super::execute::{request_exports, wasi_context};
 use super::filesystem::GuestFs;
 use super::link::{Wasi, answer, provided_by, wasi_linker};
 use super::{ModuleState, Runtime, command, stdio};
-use crate::build::{Snapshot, Snapshotter};
+use crate::build::Snapshot;
 use crate::digest;
 use crate::image::{DEFAULT_PATH, Image};
 use crate::launch::{Launch, render};
@@ -44,8 +44,14 @@ use crate::runtime::limits::EffectiveLimits;
 /// How long a preload may run when the image's `[limits]` set no timeout.
 pub const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 
-impl Snapshotter for Runtime {
-    fn snapshot(&self, image: &Image, preload: &[String], seed: [u8; 32]) -> Result<Snapshot> {
+impl Runtime {
+    /// [`crate::build::BuildRuntime::snapshot`].
+    pub(super) fn take_snapshot(
+        &self,
+        image: &Image,
+        preload: &[String],
+        seed: [u8; 32],
+    ) -> Result<Snapshot> {
         let store = self.store().context("taking a snapshot needs a store")?;
         let config = image.run_config();
         let launch = config.launch()?;
