@@ -153,6 +153,21 @@ fn an_unchanged_rebuild_runs_no_pip_and_needs_no_network() {
         wharf.run(["run", "offline-rebuild"]).ok().stdout,
         "1,234,567\n"
     );
+    // --no-cache runs pip again, as `docker build --no-cache` runs RUN
+    // again: without it, this build fails.
+    wharf
+        .command(["build", "--no-cache", ctx.path().to_str().unwrap()])
+        .env("WHARF_PYTHON", "/nonexistent/python3")
+        .output()
+        .map(crate::support::Outcome::from_output)
+        .unwrap()
+        .code(1)
+        .stderr_has(&["cannot run /nonexistent/python3 -m pip"]);
+    let fresh = wharf
+        .run(["build", "--no-cache", ctx.path().to_str().unwrap()])
+        .ok();
+    fresh.stderr_has(&["PIP INSTALL -r requirements.txt (humanize==4.11.0)\n"]);
+    assert_eq!(fresh.stdout.trim(), first);
     // Another requirements file is another install.
     std::fs::write(
         ctx.path().join("requirements.txt"),

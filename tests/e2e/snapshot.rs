@@ -66,6 +66,26 @@ fn a_snapshot_keeps_what_the_preload_did_and_a_fresh_start_makes_the_same_reques
 }
 
 #[test]
+fn no_cache_takes_the_snapshot_again() {
+    let wharf = Wharf::new();
+    request_reactor(&wharf, "reactor", "P{modules}", "");
+    let ctx = snapshot_context("reactor");
+    let build = |flags: &[&str]| {
+        let mut args = vec!["build", "-t", "snapped"];
+        args.extend(flags);
+        args.push(ctx.path().to_str().unwrap());
+        wharf.run(args).ok()
+    };
+    let first = build(&[]);
+    assert!(!first.stderr.contains("(cached)"), "{first}");
+    build(&[]).stderr_has(&["SNAPSHOT preload x (cached)"]);
+    let fresh = build(&["--no-cache"]);
+    fresh.stderr_has(&["SNAPSHOT preload x\n"]);
+    assert_eq!(fresh.stdout, first.stdout);
+    wharf.run(["run", "snapped"]).code(42);
+}
+
+#[test]
 fn the_define_request_is_made_once_after_the_preload_or_before_a_fresh_resume() {
     let wharf = Wharf::new();
     request_reactor(&wharf, "defining", "P{modules}", "define = \"D\"\n");

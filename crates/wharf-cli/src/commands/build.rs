@@ -24,6 +24,12 @@ pub struct BuildCommand {
     #[arg(short, long)]
     quiet: bool,
 
+    /// Run every step afresh: pip installs the requirements again (an
+    /// unpinned one to its newest version) and snapshots are taken again,
+    /// as `docker build --no-cache` does.
+    #[arg(long)]
+    no_cache: bool,
+
     /// The build context: the directory COPY sources are read from.
     #[arg(value_name = "CONTEXT")]
     context: PathBuf,
@@ -48,6 +54,7 @@ impl BuildCommand {
             manifest: self.file,
             tags: self.tags,
             source_date_epoch,
+            no_cache: self.no_cache,
         };
         let quiet = self.quiet;
         let runtime = super::runtime(&store)?;

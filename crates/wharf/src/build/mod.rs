@@ -56,6 +56,11 @@ pub struct BuildOptions {
     /// Seconds since the epoch to stamp on files and the config, for
     /// reproducible builds that still carry a date (`SOURCE_DATE_EPOCH`).
     pub source_date_epoch: Option<u64>,
+    /// Runs every step afresh, as `docker build --no-cache` does: pip
+    /// installs the requirements again (an unpinned one to its newest
+    /// version) and snapshots are taken again; what they give replaces
+    /// what the cache held.
+    pub no_cache: bool,
 }
 
 /// A finished build.
@@ -183,6 +188,7 @@ pub fn build_with_runtime(
         &context,
         base.as_ref(),
         interpreter.map(|(runtime, _)| runtime),
+        options.no_cache,
     )?;
     if let Some(installed) = &python {
         steps.say(format!(
@@ -344,7 +350,10 @@ pub fn build_with_runtime(
         manifest: under.1,
         config: under.0,
     };
-    let cached = snapshot::cached(store, &under_image, preload.get_ref())?;
+    let cached = match options.no_cache {
+        true => None,
+        false => snapshot::cached(store, &under_image, preload.get_ref())?,
+    };
     steps.say(format!(
         "SNAPSHOT preload {}{}",
         preload.get_ref().join(", "),

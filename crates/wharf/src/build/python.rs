@@ -59,7 +59,9 @@ pub struct Installed {
 
 /// Installs the requirements a manifest names; `None` when it names none.
 /// With `runtime`, the packages' modules are compiled to bytecode by the
-/// base image's interpreter.
+/// base image's interpreter. With `no_cache`, pip runs even when the cache
+/// holds an install from the same inputs, and its install replaces that
+/// one.
 ///
 /// # Errors
 /// When the base is not a Python image, the requirements file is missing
@@ -71,6 +73,7 @@ pub fn install(
     context: &BuildContext,
     base: Option<&Image>,
     runtime: Option<&dyn BuildRuntime>,
+    no_cache: bool,
 ) -> Result<Option<Installed>> {
     let Some(requirements) = &manifest.python_requirements else {
         return Ok(None);
@@ -105,7 +108,7 @@ pub fn install(
     let root = store.root().join(CACHE_DIR);
     let key = cache_key(&file, base, compiler.is_some())?;
     let entry = root.join(&key);
-    let cached = entry.join(COMPLETE).is_file();
+    let cached = !no_cache && entry.join(COMPLETE).is_file();
     if !cached {
         std::fs::create_dir_all(&root)
             .with_context(|| format!("cannot create {}", root.display()))?;
@@ -130,6 +133,9 @@ pub fn install(
         // Another build may have installed the same meanwhile: either
         // tree is right.
         let staged = staging.keep();
+        if no_cache && entry.exists() {
+            let _ = std::fs::remove_dir_all(&entry);
+        }
         if std::fs::rename(&staged, &entry).is_err() {
             let _ = std::fs::remove_dir_all(&staged);
             if !entry.join(COMPLETE).is_file() {

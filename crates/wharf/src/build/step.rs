@@ -45,7 +45,7 @@ pub struct Step {
     pub output_at: String,
     /// How long it may run before it is stopped; `None` runs it on the
     /// code `wharf run` compiles (without the checks a deadline needs, see
-    /// [`crate::runtime::TimeoutBy`]), sharing its cached artifact.
+    /// `wharf::runtime::TimeoutBy`), sharing its cached artifact.
     pub timeout: Option<Duration>,
 }
 

@@ -174,6 +174,7 @@ impl App {
                         manifest: None,
                         tags: Vec::new(),
                         source_date_epoch: None,
+                        no_cache: false,
                     },
                     &mut |line| tracing::info!("{line}"),
                     Some(runtime),
