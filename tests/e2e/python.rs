@@ -202,10 +202,12 @@ fn modules_are_compiled_at_build_and_imported_from_their_bytecode() {
     let first = out.stdout.trim().to_owned();
 
     // Imports read the bytecode (`-v` says where each module's code came
-    // from), and write nothing: the image is read-only.
+    // from), even when the run would write bytecode of its own.
     let out = wharf
         .run([
             "run",
+            "-e",
+            "PYTHONDONTWRITEBYTECODE=",
             "bytecode",
             "python",
             "-v",
@@ -218,6 +220,25 @@ fn modules_are_compiled_at_build_and_imported_from_their_bytecode() {
         "code object from '/opt/python/lib/python3.12/site-packages/tabulate/__pycache__/__init__.cpython-312.pyc'",
     ]);
     assert!(!out.stderr.contains("could not create"), "{out}");
+
+    // A base whose runs have limits compiles its images' bytecode all the
+    // same: the limits are for runs, not for the build's steps.
+    let limited = context(&[(
+        "wharf.toml",
+        "from = \"python:3.12\"\n[limits]\ntimeout = \"1h\"\nfuel = 1000000000000\n",
+    )]);
+    wharf.build("python-limited", limited.path());
+    let app = context(&[
+        (
+            "wharf.toml",
+            "from = \"python-limited\"\nworkdir = \"/app\"\n[[copy]]\nsrc = \"helper.py\"\ndest = \".\"\n",
+        ),
+        ("helper.py", "X = 1\n"),
+    ]);
+    wharf
+        .run(["build", app.path().to_str().unwrap()])
+        .ok()
+        .stderr_has(&["COMPILE bytecode: 1 Python module (python-limited's python)"]);
     // Checked against their source (PEP 552 flags 0b11), so that a source
     // mounted over the image's is compiled afresh.
     let out = wharf

@@ -66,6 +66,23 @@ fn a_snapshot_keeps_what_the_preload_did_and_a_fresh_start_makes_the_same_reques
 }
 
 #[test]
+fn a_program_the_app_copies_in_is_snapshotted_over_the_app() {
+    // A reactor that is the app itself (no base): the snapshot is taken
+    // over the image with the app's files, the only place the program is.
+    let wharf = Wharf::new();
+    let manifest = "from = \"scratch\"\nentrypoint = [\"reactor\"]\n[env]\nPATH = \"/bin\"\n\
+                    [[copy]]\nsrc = \"reactor.wasm\"\ndest = \"/bin/\"\n\
+                    [launch]\ninit = [\"_initialize\"]\nentry = \"run\"\n\
+                    [launch.snapshot]\nalloc = \"alloc\"\ncall = \"call\"\n\
+                    preload = \"P{modules}\"\nresume = \"R{argv}{env}\"\n\
+                    [snapshot]\npreload = [\"x\"]\n";
+    let ctx = context(&[("wharf.toml", manifest)]);
+    crate::support::wat_file(ctx.path(), "reactor.wasm", REQUEST_REACTOR);
+    wharf.build("self-snapped", ctx.path());
+    wharf.run(["run", "self-snapped"]).code(42);
+}
+
+#[test]
 fn no_cache_takes_the_snapshot_again() {
     let wharf = Wharf::new();
     request_reactor(&wharf, "reactor", "P{modules}", "");
@@ -280,10 +297,27 @@ fn editing_the_app_keeps_the_snapshot_of_its_dependencies() {
     for name in ["wharf.toml", "report.py"] {
         std::fs::copy(example.join(name), ctx.path().join(name)).unwrap();
     }
+    // The edit adds a module of the app's own that the report imports:
+    // the snapshot, taken before the app's files were there, finds it.
     let report = std::fs::read_to_string(ctx.path().join("report.py")).unwrap();
     std::fs::write(
         ctx.path().join("report.py"),
-        report.replace("top region", "leading region"),
+        report
+            .replace(
+                "import pandas as pd\n",
+                "import pandas as pd\n\nimport wording\n",
+            )
+            .replace("top region", "{wording.TOP} region"),
+    )
+    .unwrap();
+    std::fs::write(ctx.path().join("wording.py"), "TOP = 'leading'\n").unwrap();
+    let manifest = std::fs::read_to_string(ctx.path().join("wharf.toml")).unwrap();
+    std::fs::write(
+        ctx.path().join("wharf.toml"),
+        manifest.replace(
+            "src = \"report.py\"",
+            "src = [\"report.py\", \"wording.py\"]",
+        ),
     )
     .unwrap();
     let out = wharf

@@ -18,7 +18,8 @@ enum SystemAction {
     /// Verify every blob against its digest and every image's closure.
     Check,
     /// Remove what no image needs: blobs, unpacked trees, compiled
-    /// artifacts, leftovers of interrupted writes.
+    /// artifacts, leftovers of interrupted writes, and the cached installs
+    /// of Python requirements.
     Prune,
 }
 
@@ -49,11 +50,12 @@ impl SystemCommand {
                 let engines = Runtime::engine_keys()?;
                 let report = store.write()?.prune(&engines)?;
                 println!(
-                    "removed {} blobs, {} unpacked trees, {} compiled artifacts, {} leftovers: {} freed",
+                    "removed {} blobs, {} unpacked trees, {} compiled artifacts, {} leftovers, {} cached pip installs: {} freed",
                     report.blobs,
                     report.trees,
                     report.artifacts,
                     report.leftovers,
+                    report.pip_installs,
                     human_size(report.bytes)
                 );
                 Ok(())

@@ -32,6 +32,9 @@ const SCRIPT: &str = include_str!("compile_bytecode.py");
 /// Where the program sees the directory it writes to.
 const OUTPUT_AT: &str = "/.wharf-bytecode";
 
+/// The most a file the compiler writes may hold, in bytes.
+const MAX_OUTPUT: u64 = 256 << 20;
+
 /// What compiling a build's Python sources gave.
 #[derive(Debug, Default)]
 pub struct Compiled {
@@ -64,7 +67,8 @@ pub fn compile_layers(
     let mut sources: Vec<(usize, String, Vec<u8>)> = Vec::new();
     for (at, layer) in layers.iter().enumerate() {
         for (path, source, _) in layer.files() {
-            if path.ends_with(".py") {
+            // The list the interpreter reads is one path a line.
+            if path.ends_with(".py") && !path.contains('\n') {
                 sources.push((at, format!("/{path}"), source.read()?));
             }
         }
@@ -87,9 +91,10 @@ pub fn compile_layers(
             SCRIPT.into(),
             OUTPUT_AT.into(),
         ],
-        // The order of a set's items in a `.pyc` follows the string hash:
-        // a fixed seed keeps the bytes the same, where the interpreter
-        // reads its environment.
+        // CPython's marshal writes a frozenset's items in an order of its
+        // own since 3.11, whatever the string hash; a fixed seed keeps the
+        // bytes the same on an older interpreter that reads it (an
+        // isolated one, such as python:3.15-sci's, does not).
         env: vec![
             ("PYTHONHASHSEED".into(), "0".into()),
             ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
@@ -110,12 +115,26 @@ pub fn compile_layers(
             last_lines(&outcome.stderr)
         );
     }
-    let read = |name: &str| {
-        std::fs::read_to_string(output.path().join(name))
-            .with_context(|| format!("the bytecode compiler wrote no {name} file"))
+    // What the guest wrote is read through the directory's capability: a
+    // symlink it made cannot lead the build to a host file.
+    let written = cap_std::fs::Dir::open_ambient_dir(output.path(), cap_std::ambient_authority())?;
+    let read = |name: &str| -> Result<Vec<u8>> {
+        let file = written
+            .open(name)
+            .with_context(|| format!("the bytecode compiler wrote no {name} file"))?;
+        let size = file.metadata()?.len();
+        if size > MAX_OUTPUT {
+            bail!("the bytecode compiler wrote {size} bytes into {name}, more than a build takes");
+        }
+        let mut bytes = Vec::with_capacity(size as usize);
+        std::io::Read::read_to_end(&mut std::io::Read::take(file, MAX_OUTPUT), &mut bytes)?;
+        Ok(bytes)
     };
-    let index = read("index")?;
-    let failed: Vec<String> = read("failed")?.lines().map(str::to_owned).collect();
+    let index = String::from_utf8_lossy(&read("index")?).into_owned();
+    let failed: Vec<String> = String::from_utf8_lossy(&read("failed")?)
+        .lines()
+        .map(|line| line.chars().filter(|c| !c.is_control()).collect())
+        .collect();
     let mut modules = 0;
     for line in index.lines() {
         let (number, pyc) = line
@@ -133,8 +152,8 @@ pub fn compile_layers(
                 "the bytecode compiler put the bytecode of {source} at {pyc}, outside its __pycache__"
             );
         }
-        let bytes = std::fs::read(output.path().join(number.to_string()))
-            .with_context(|| format!("the bytecode compiler wrote no bytecode for {source}"))?;
+        let bytes =
+            read(&number.to_string()).with_context(|| format!("no bytecode for {source}"))?;
         let size = bytes.len() as u64;
         layers[*at].add_file(
             guest_path::relative(&pyc_path),

@@ -225,18 +225,31 @@ pub fn build_with_runtime(
             .skip(skip)
             .map(|(layer, _)| layer)
             .collect();
-        let compiled = bytecode::compile_layers(runtime, base, &mut copied)?;
-        steps.say(format!(
-            "COMPILE bytecode: {} ({})",
-            match compiled.modules {
-                0 => "no Python modules".to_owned(),
-                1 => "1 Python module".to_owned(),
-                n => format!("{n} Python modules"),
-            },
-            compiled_by(&manifest)
-        ));
-        for failure in &compiled.failed {
-            steps.echo(&format!("  not compiled: {failure}"));
+        match bytecode::compile_layers(runtime, base, &mut copied) {
+            Ok(compiled) => {
+                steps.say(format!(
+                    "COMPILE bytecode: {} ({})",
+                    match compiled.modules {
+                        0 => "no Python modules".to_owned(),
+                        1 => "1 Python module".to_owned(),
+                        n => format!("{n} Python modules"),
+                    },
+                    compiled_by(&manifest)
+                ));
+                for failure in &compiled.failed {
+                    steps.echo(&format!("  not compiled: {failure}"));
+                }
+            }
+            // Bytecode only saves time: the image runs without it.
+            Err(e) => {
+                steps.say(format!(
+                    "COMPILE bytecode ({}): failed",
+                    compiled_by(&manifest)
+                ));
+                steps.echo(&format!(
+                    "  warning: {e:#}; the image runs, compiling what it imports at every start"
+                ));
+            }
         }
     }
     let so_far = ImageSoFar {
@@ -249,14 +262,23 @@ pub fn build_with_runtime(
         layers.push((layer, format!("WORKDIR {workdir}")));
     }
     // A snapshot is taken over the dependencies (the base and the
-    // requirements) unless the preload imports the app's own files: then
-    // an edit of the app does not take it again.
+    // requirements) when the base says its preload allows it and the
+    // preload imports nothing of the app's own files: then an edit of the
+    // app does not take it again.
     let dependencies = usize::from(python.is_some());
     let site_packages = base_config
         .labels
         .get(python::SITE_PACKAGES_LABEL)
         .map(|path| guest_path::relative(&guest_path::resolve("/", path)).to_owned());
     let over_app = manifest.snapshot.as_ref().and_then(|preload| {
+        if base_config
+            .labels
+            .get(snapshot::APP_FILES_LABEL)
+            .map(String::as_str)
+            != Some(snapshot::APP_FILES_AFTER)
+        {
+            return Some(String::new());
+        }
         snapshot_needs_app(
             preload.get_ref(),
             &layers[dependencies..],
@@ -359,7 +381,7 @@ pub fn build_with_runtime(
         preload.get_ref().join(", "),
         if cached.is_some() { " (cached)" } else { "" }
     ));
-    if let Some(why) = &over_app {
+    if let Some(why) = over_app.as_ref().filter(|why| !why.is_empty()) {
         steps.echo(&format!(
             "  {why}: the snapshot is taken over the app's files, and again whenever they change"
         ));

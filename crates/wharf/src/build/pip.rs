@@ -190,11 +190,16 @@ pub fn diagnose(
     let mut problems = Vec::new();
     for (line, requirement) in requirement_lines(&text) {
         if let Some(why) = probe(&requirement, &options, file, target, provided, scratch)? {
+            // An index out of reach is out of reach for every line.
+            let unreachable = matches!(why, Why::Unreachable(_));
             problems.push(Problem {
                 line: Some(line),
                 requirement,
                 why,
             });
+            if unreachable {
+                return Ok(problems);
+            }
         }
     }
     if problems.is_empty() {
@@ -233,7 +238,16 @@ fn probe(
     std::fs::write(&probe_file, text)?;
     let mut command = pip();
     command
-        .args(["download", "--no-deps", "-vv", "--retries", "1", "--dest"])
+        .args([
+            "download",
+            "--no-deps",
+            "-vv",
+            "--retries",
+            "1",
+            "--timeout",
+            "10",
+            "--dest",
+        ])
         .arg(scratch.join("probe"))
         .arg("-r")
         .arg(&probe_file)

@@ -112,9 +112,9 @@ pub fn install(
     if !cached {
         std::fs::create_dir_all(&root)
             .with_context(|| format!("cannot create {}", root.display()))?;
-        let staging = tempfile::Builder::new()
-            .prefix(".install-")
-            .tempdir_in(&root)?;
+        // In the store's staging area: what an interrupted build leaves
+        // there, `system prune` removes.
+        let staging = store.temp_dir()?;
         let scratch = tempfile::Builder::new().prefix("wharf-pip-").tempdir()?;
         pip_install(
             manifest,
@@ -126,14 +126,29 @@ pub fn install(
             scratch.path(),
         )?;
         let target = staging.path().join("site-packages");
-        if let Some((runtime, interpreter)) = compiler {
-            compile(runtime, interpreter, &target, &site_packages)?;
+        let whole = match compiler {
+            Some((runtime, interpreter)) => {
+                match compile(runtime, interpreter, &target, &site_packages) {
+                    Ok(()) => true,
+                    // The packages run without bytecode; the next build
+                    // installs them again rather than reuse them so.
+                    Err(e) => {
+                        tracing::warn!(
+                            "the installed requirements are not compiled to bytecode: {e:#}; the image runs, compiling what it imports at every start"
+                        );
+                        false
+                    }
+                }
+            }
+            None => true,
+        };
+        if whole {
+            std::fs::write(staging.path().join(COMPLETE), "")?;
         }
-        std::fs::write(staging.path().join(COMPLETE), "")?;
         // Another build may have installed the same meanwhile: either
         // tree is right.
         let staged = staging.keep();
-        if no_cache && entry.exists() {
+        if entry.exists() && (no_cache || !entry.join(COMPLETE).is_file()) {
             let _ = std::fs::remove_dir_all(&entry);
         }
         if std::fs::rename(&staged, &entry).is_err() {
@@ -290,10 +305,12 @@ fn tree_layer(dir: &Path, dest: &str) -> Result<LayerContents> {
     Ok(layer)
 }
 
-/// What an install depends on: the requirements file and the files its
-/// lines name (`-r`, `-c`, local wheels), the base image (its Python, its
-/// site-packages, what it provides), whether bytecode is compiled, and
-/// what pip is told (`PIP_*`). Hex SHA-256.
+/// What an install depends on: the requirements file and the files and
+/// directories its lines name (`-r`, `-c`, local wheels, `--find-links`),
+/// the base image (its Python, its site-packages, what it provides),
+/// whether bytecode is compiled, and the `PIP_*` environment. Not pip's
+/// configuration files nor its version: after changing those, `--no-cache`
+/// installs afresh. Hex SHA-256.
 fn cache_key(file: &Path, base: &Image, bytecode: bool) -> Result<String> {
     let mut hasher = Sha256::new();
     hasher.update(format!(
@@ -302,12 +319,16 @@ fn cache_key(file: &Path, base: &Image, bytecode: bool) -> Result<String> {
         base.id
     ));
     hash_requirements(&mut hasher, file, 0)?;
-    let mut pip_env: Vec<(String, String)> = std::env::vars()
-        .filter(|(k, _)| k.starts_with("PIP_"))
+    let mut pip_env: Vec<(std::ffi::OsString, std::ffi::OsString)> = std::env::vars_os()
+        .filter(|(k, _)| k.as_encoded_bytes().starts_with(b"PIP_"))
         .collect();
     pip_env.sort();
     for (key, value) in pip_env {
-        hasher.update(format!("{key}={value}\n"));
+        for part in [key, value] {
+            let bytes = part.as_encoded_bytes();
+            hasher.update((bytes.len() as u64).to_le_bytes());
+            hasher.update(bytes);
+        }
     }
     Ok(hex::encode(hasher.finalize()))
 }
@@ -324,17 +345,44 @@ fn hash_requirements(hasher: &mut Sha256, file: &Path, depth: usize) -> Result<(
     let dir = file.parent().unwrap_or(Path::new("."));
     for line in String::from_utf8_lossy(&text).lines() {
         for word in line.split_whitespace() {
-            let word = word.trim_start_matches("file:");
             if word.starts_with('#') {
                 break;
             }
+            // `--find-links=./wheels`, `file:./pkg.whl`
+            let word = word.rsplit('=').next().unwrap_or(word);
+            let word = word.trim_start_matches("file:");
             let path: PathBuf = dir.join(word);
-            if path.is_file() && path != file {
+            if path.is_dir() {
+                hash_tree(hasher, &path, depth + 1);
+            } else if path.is_file() && path != file {
                 hash_requirements(hasher, &path, depth + 1)?;
             }
         }
     }
     Ok(())
+}
+
+/// Hashes the names and contents of the files under `dir`, in order.
+fn hash_tree(hasher: &mut Sha256, dir: &Path, depth: usize) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<_> = entries.flatten().collect();
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let path = entry.path();
+        hasher.update(entry.file_name().as_encoded_bytes());
+        match entry.file_type() {
+            Ok(t) if t.is_dir() && depth < 8 => hash_tree(hasher, &path, depth + 1),
+            Ok(t) if t.is_file() => {
+                if let Ok(bytes) = std::fs::read(&path) {
+                    hasher.update((bytes.len() as u64).to_le_bytes());
+                    hasher.update(&bytes);
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 /// The requirements file, checked to lie inside the build context.

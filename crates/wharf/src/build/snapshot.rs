@@ -33,6 +33,17 @@ use crate::store::Store;
 /// from an older wharf are not reused.
 const FORMAT: u32 = 1;
 
+/// The label with which a base image says that a snapshot of an image
+/// built on it may be taken before the app's own files are added
+/// ([`APP_FILES_AFTER`]): its preload keeps nothing of what it saw of the
+/// working directory (CPython's cached directory listings), so that files
+/// added after the snapshot are found at run time. Without it, a snapshot
+/// is taken over the whole image.
+pub const APP_FILES_LABEL: &str = "dev.wharf.snapshot.app-files";
+
+/// The value of [`APP_FILES_LABEL`] that allows it.
+pub const APP_FILES_AFTER: &str = "after";
+
 /// The store directory that maps snapshot keys to cached layers.
 pub const CACHE_DIR: &str = "snapshots";
 

@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 
-use super::call::{Call, Output};
+use super::call::{Call, Output, TimeoutBy};
 use super::filesystem::Mount;
 use super::{LoadOptions, Runtime, Source};
 use crate::build::{BuildRuntime, Snapshot, Step, StepOutcome};
@@ -17,7 +17,13 @@ impl BuildRuntime for Runtime {
     }
 
     fn run(&self, image: &Image, step: &Step) -> Result<StepOutcome> {
-        let options = LoadOptions::new().interruptible(step.timeout.is_some());
+        let config = image.run_config();
+        let limits = config.limits()?;
+        // As `wharf run` loads it: counting fuel only if the image limits
+        // it, with deadline checks only if the step has a deadline.
+        let options = LoadOptions::new()
+            .interruptible(step.timeout.is_some())
+            .fuel(limits.fuel.is_some());
         let app = self.load_with(Source::Image(image.id.to_string()), options)?;
         let mut call = Call::new()
             .stdin(step.stdin.clone())
@@ -28,8 +34,11 @@ impl BuildRuntime for Runtime {
                 guest: step.output_at.clone(),
                 read_only: false,
             });
-        if let Some(timeout) = step.timeout {
-            call = call.timeout(timeout);
+        match step.timeout {
+            Some(timeout) => call = call.timeout(timeout),
+            // The image's own `[limits] timeout` is for its runs: a step
+            // without a deadline runs without one.
+            None => call.timeout_by = TimeoutBy::Caller,
         }
         call.entrypoint = Some(step.argv.clone());
         call.args = Some(Vec::new());

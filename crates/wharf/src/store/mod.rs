@@ -252,7 +252,10 @@ pub struct PruneReport {
     pub artifacts: usize,
     /// Staging leftovers deleted.
     pub leftovers: usize,
-    /// Bytes freed by blobs and artifacts.
+    /// Cached installs of `[python] requirements` deleted (the build cache
+    /// `docker system prune` clears too; a build installs them again).
+    pub pip_installs: usize,
+    /// Bytes freed by blobs, artifacts and cached installs.
     pub bytes: u64,
 }
 
@@ -459,6 +462,14 @@ impl StoreWriter<'_> {
         let tmp = self.store.root.join("tmp");
         report.leftovers =
             remove_orphaned_runs(&tmp) + remove_stale(&tmp, Duration::from_secs(3600));
+        let pip_cache = self.store.root.join(crate::build::python::CACHE_DIR);
+        for entry in fs::read_dir(&pip_cache).into_iter().flatten().flatten() {
+            let size = tree_size(&entry.path());
+            if fs::remove_dir_all(entry.path()).is_ok() {
+                report.pip_installs += 1;
+                report.bytes += size;
+            }
+        }
         Ok(report)
     }
 
@@ -466,6 +477,20 @@ impl StoreWriter<'_> {
     pub fn unpack(&self, image: &Image) -> Result<()> {
         rootfs::materialize(self.store, image)
     }
+}
+
+/// The bytes of the regular files under `dir` (symlinks not followed).
+fn tree_size(dir: &Path) -> u64 {
+    fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| match entry.file_type() {
+            Ok(t) if t.is_dir() => tree_size(&entry.path()),
+            Ok(t) if t.is_file() => entry.metadata().map(|m| m.len()).unwrap_or(0),
+            _ => 0,
+        })
+        .sum()
 }
 
 /// Makes a rename durable on file systems that need it.
