@@ -404,7 +404,10 @@ fn requirements_file(
                 kind: SourceKind::File(_),
                 ..
             },
-        ] => Ok(context.path().join(path)),
+            // Absolute: pip runs in the file's directory, so that relative
+            // paths in it mean what they say.
+        ] => std::path::absolute(context.path().join(path))
+            .with_context(|| format!("cannot resolve the requirements file {path}")),
         _ => Err(manifest
             .error_at(requirements.span(), "`requirements` must name one file")
             .into()),
