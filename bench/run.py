@@ -49,13 +49,30 @@ measured in the same run on the same machine.
       through CGI on the snapshotted python:3.15-sci against native CPython
       as CGI and as a long-lived wsgiref server, loaded by wrk
       (BENCH_SERVE=0 skips it).
+  (k) Python apps with dependencies (bench/python_apps.py): the start of
+      a requests app and of a click + rich CLI (bench/guests), built with
+      `[python] requirements`, under `wharf run`, under native CPython in a
+      venv with the same pins, and under `docker run` of an image that
+      pip-installs them on docker.py's Debian python3 (needs root, as (e);
+      BENCH_DOCKER=0 leaves Docker out); and each app's build, first and
+      unchanged. The same apps on python:3.15-sci with a build-time
+      snapshot (bench/guests/*/sci.toml), run side by side with those
+      (their first build, which takes the snapshot, timed once), and an
+      edit of the app (a comment appended to a copy of app.py) rebuilt,
+      which should reuse the snapshot, and run; the same edit and rebuild
+      for guest-examples/pandas-report, and its run against native CPython
+      with pandas, as in (f). Targets: a rebuild after an edit ≤ 10 s, and
+      pandas-report's run ≤ 0.1× native. The python:3.15-sci rows use the
+      image (f) builds, and are not measured with BENCH_SCI=0
+      (BENCH_PYAPPS=0 skips (k)).
 
-Times are whole-process wall times: the median of RUNS runs after WARMUP
-warm-up runs. A command and the baseline it is compared with are measured
-side by side, their runs alternating, so that the machine's drift weighs on
-both alike. Peak memory is the process's maximum resident set (from
-wait4), median over the runs. Results go to stdout and bench/RESULTS.md.
-This is a benchmark, not a test: nothing here passes or fails on a time.
+Times are whole-process wall times: the median of RUNS runs (BENCH_RUNS,
+default 20) after WARMUP warm-up runs (BENCH_WARMUP, default 3). A command
+and the baseline it is compared with are measured side by side, their runs
+alternating, so that the machine's drift weighs on both alike. Peak memory
+is the process's maximum resident set (from wait4), median over the runs.
+Results go to stdout and bench/RESULTS.md. This is a benchmark, not a
+test: nothing here passes or fails on a time.
 """
 
 import json
@@ -75,7 +92,7 @@ WHARF = ROOT / "target" / "release" / "wharf"
 EMBED = ROOT / "target" / "release" / "embed"
 API = ROOT / "target" / "release" / "bench-api"
 RUNS = int(os.environ.get("BENCH_RUNS", "20"))
-WARMUP = 3
+WARMUP = int(os.environ.get("BENCH_WARMUP", "3"))
 
 
 def sh(*args, **kwargs):
@@ -808,6 +825,18 @@ def main():
             else:
                 serve_md = "### (j) serving HTTP\n\nnot measured: bench/serve.py failed (see its output above)\n"
 
+        pyapps_md = ""
+        if os.environ.get("BENCH_PYAPPS", "1") != "0":
+            result = subprocess.run([sys.executable, ROOT / "bench" / "python_apps.py", "--json"], env=env,
+                                    stdout=subprocess.PIPE, text=True)
+            if result.returncode == 0:
+                pyapps = json.loads(result.stdout)
+                pyapps_md = pyapps["markdown"]
+                work_targets += [tuple(t) for t in pyapps["targets"]]
+            else:
+                pyapps_md = ("### (k) Python apps with dependencies\n\n"
+                             "not measured: bench/python_apps.py failed (see its output above)\n")
+
     docker_md = ""
     docker_script = ROOT / "bench" / "docker.py"
     if os.environ.get("BENCH_DOCKER", "1") != "0":
@@ -835,6 +864,7 @@ def main():
         "",
         *[t.markdown() for t in tables],
         serve_md,
+        pyapps_md,
         docker_md,
         "\n".join(summary),
         "",
