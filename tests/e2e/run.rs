@@ -315,7 +315,8 @@ fn python_resolves_through_path_and_runs_from_the_workdir() {
     let out = python_store()
         .run(["run", "my-first-image", "python", "-c", "import os,sys; print(sys.argv[0], sorted(os.listdir('.')), open('app.py').readline().strip())"])
         .ok();
-    assert_eq!(out.stdout.trim(), "-c ['app.py'] # app.py");
+    // app.py, and its bytecode, compiled by the build.
+    assert_eq!(out.stdout.trim(), "-c ['__pycache__', 'app.py'] # app.py");
 }
 
 #[test]

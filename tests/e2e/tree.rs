@@ -36,7 +36,7 @@ fn mount_points_and_tmp_are_listed_in_their_parents() {
          print(sorted(os.listdir('/app')))\n\
          print(sorted(os.listdir('/srv')), sorted(os.listdir('/srv/data')))\n\
          print(sorted(e.name for e in os.scandir('/app') if e.is_dir()))\n\
-         print([(r, sorted(d), sorted(f)) for r, d, f in os.walk('/app')])\n\
+         print(sorted((r, sorted(d), sorted(f)) for r, d, f in os.walk('/app')))\n\
          print(sorted(glob.glob('/app/*/*')))\n\
          shutil.copytree('/app', '/tmp/copy')\n\
          print(sorted(os.listdir('/tmp/copy/out')))\n\
@@ -46,11 +46,13 @@ fn mount_points_and_tmp_are_listed_in_their_parents() {
         stdout.lines().collect::<Vec<_>>(),
         [
             "['app', 'opt', 'srv', 'tmp', 'usr']",
-            "['app.py', 'out']",
+            // The build compiled app.py's bytecode into the image.
+            "['__pycache__', 'app.py', 'out']",
             "['data'] ['in']",
-            "['out']",
-            "[('/app', ['out'], ['app.py']), ('/app/out', [], ['f'])]",
-            "['/app/out/f']",
+            "['__pycache__', 'out']",
+            "[('/app', ['__pycache__', 'out'], ['app.py']), \
+             ('/app/__pycache__', [], ['app.cpython-312.pyc']), ('/app/out', [], ['f'])]",
+            "['/app/__pycache__/app.cpython-312.pyc', '/app/out/f']",
             "['f']",
             "True True",
         ]
