@@ -20,7 +20,11 @@ PACKED_PATCH  := --config 'patch.crates-io.wasmtime-environ.path="vendor/wasmtim
 
 FUZZ_SECONDS ?= 10
 
-.PHONY: all build build-packed demo test lint fmt clean python-runtime python-base sci-base base-images test-deps fuzz fuzz-smoke bench
+# containerd-shim-wharf-v1 (Linux): containerd's runtime io.containerd.wharf.v1,
+# which runs wharf images on a containerd or Kubernetes node (docs/kubernetes.md).
+PREFIX ?= /usr/local
+
+.PHONY: all build build-packed shim install-shim demo test lint fmt clean python-runtime python-base sci-base base-images test-deps fuzz fuzz-smoke bench
 
 all: build
 
@@ -38,6 +42,13 @@ build-packed:
 		-p wharf-cli -p wharf-bench-embed \
 		--features "$(FEATURES) wharf-cli/packed-tables wharf-bench-embed/packed-tables wharf-bench-embed/no-pie"; \
 		status=$$?; cp $(PACKED_TARGET)/Cargo.lock.default Cargo.lock; exit $$status
+
+shim:
+	$(CARGO) build --release --locked -p containerd-shim-wharf
+
+# Installs the shim where containerd looks for it (its PATH).
+install-shim: shim
+	install -D -m 755 target/release/containerd-shim-wharf-v1 $(DESTDIR)$(PREFIX)/bin/containerd-shim-wharf-v1
 
 python-runtime: build
 	$(PYTHON) manifests/python-3.12/fetch.py --wharf $(WHARF)

@@ -65,6 +65,10 @@ measured in the same run on the same machine.
       pandas-report's run ≤ 0.1× native. The python:3.15-sci rows use the
       image (f) builds, and are not measured with BENCH_SCI=0
       (BENCH_PYAPPS=0 skips (k)).
+  (l) containerd (bench/containerd.py): sequential `ctr run --rm` of the C
+      hello image through wharf's shim against `busybox true` through runc,
+      in tasks per second, and the seed's app through the shim against
+      `wharf run` (needs root, as (e); BENCH_CTR=0 skips it).
 
 Times are whole-process wall times: the median of RUNS runs (BENCH_RUNS,
 default 20) after WARMUP warm-up runs (BENCH_WARMUP, default 3). A command
@@ -697,6 +701,19 @@ class Table:
         return "\n".join(out) + "\n"
 
 
+def section(script, title, env, targets):
+    """Runs bench/SCRIPT (with its arguments), which prints {"markdown",
+    "targets"}: returns the markdown and adds its targets to `targets`; a
+    script that fails gives a section saying so."""
+    result = subprocess.run([sys.executable, ROOT / "bench" / script[0], *script[1:]], env=env,
+                            stdout=subprocess.PIPE, text=True)
+    if result.returncode != 0:
+        return f"### {title}\n\nnot measured: bench/{script[0]} failed (see its output above)\n"
+    out = json.loads(result.stdout)
+    targets += [tuple(t) for t in out["targets"]]
+    return out["markdown"]
+
+
 def main():
     WORK.mkdir(parents=True, exist_ok=True)
     print("building wharf, the embedding and the guests…", flush=True)
@@ -827,15 +844,12 @@ def main():
 
         pyapps_md = ""
         if os.environ.get("BENCH_PYAPPS", "1") != "0":
-            result = subprocess.run([sys.executable, ROOT / "bench" / "python_apps.py", "--json"], env=env,
-                                    stdout=subprocess.PIPE, text=True)
-            if result.returncode == 0:
-                pyapps = json.loads(result.stdout)
-                pyapps_md = pyapps["markdown"]
-                work_targets += [tuple(t) for t in pyapps["targets"]]
-            else:
-                pyapps_md = ("### (k) Python apps with dependencies\n\n"
-                             "not measured: bench/python_apps.py failed (see its output above)\n")
+            pyapps_md = section(["python_apps.py", "--json"], "(k) Python apps with dependencies", env,
+                                work_targets)
+
+        containerd_md = ""
+        if os.environ.get("BENCH_CTR", "1") != "0":
+            containerd_md = section(["containerd.py"], "(l) containerd: containers per second", env, work_targets)
 
     docker_md = ""
     docker_script = ROOT / "bench" / "docker.py"
@@ -865,6 +879,7 @@ def main():
         *[t.markdown() for t in tables],
         serve_md,
         pyapps_md,
+        containerd_md,
         docker_md,
         "\n".join(summary),
         "",

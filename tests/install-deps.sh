@@ -6,6 +6,8 @@
 #   python3 with pip                                fetching CPython for WASI
 #   cargo-fuzz (crates.io) and a nightly toolchain  the fuzz targets
 #   docker-registry, skopeo                         a real registry, an independent OCI client
+#   containerd, runc                                the containerd shim's tests
+#   protobuf-compiler, libseccomp-dev, pkg-config   building the shim (runwasi, youki)
 #   oras (PyPI)                                     a second independent client, for Wasm artifacts
 set -eu
 
@@ -30,6 +32,11 @@ ls /usr/lib/rustlib/wasm32-wasi/lib/libstd-*.rlib >/dev/null 2>&1 \
 python3 -m pip --version >/dev/null 2>&1 || missing="$missing python3-pip"
 command -v docker-registry >/dev/null 2>&1 || missing="$missing docker-registry"
 command -v skopeo >/dev/null 2>&1 || missing="$missing skopeo"
+command -v containerd >/dev/null 2>&1 || missing="$missing containerd"
+command -v runc >/dev/null 2>&1 || missing="$missing runc"
+command -v protoc >/dev/null 2>&1 || missing="$missing protobuf-compiler"
+command -v pkg-config >/dev/null 2>&1 || missing="$missing pkg-config"
+[ -f /usr/include/seccomp.h ] || missing="$missing libseccomp-dev"
 
 if [ -n "$missing" ]; then
     echo "tests need:$missing"

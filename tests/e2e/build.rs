@@ -212,13 +212,14 @@ dest = "."
         ])
         .ok();
     assert_eq!(out.stdout, "nb");
-    // Each COPY is a layer on top of the base's.
+    // Each COPY is a layer on top of the base's, and the image's labels
+    // are one more, which replaces the base's (docs/kubernetes.md).
     assert_eq!(
         inspect(&wharf, "copies")["Layers"]
             .as_array()
             .unwrap()
             .len(),
-        5
+        6
     );
 }
 

@@ -96,8 +96,13 @@ fn inspect_shows_digest_config_layers_and_sizes() {
     assert_eq!(image["Id"], id.as_str());
     assert_eq!(image["RepoTags"], serde_json::json!(["two-layers:latest"]));
     let layers = image["Layers"].as_array().unwrap();
-    assert_eq!(layers.len(), 2);
+    // The base's layer, the COPY's, and the one that holds the image's
+    // labels in its tree, which replaces the base's (docs/kubernetes.md).
+    assert_eq!(layers.len(), 3);
+    assert_eq!(json[1]["Layers"].as_array().unwrap().len(), 2);
     assert_eq!(layers[0], json[1]["Layers"][0], "the base layer is shared");
+    // The same labels (inherited here), the same layer.
+    assert_eq!(layers[2], json[1]["Layers"][1]);
     let layer_bytes: u64 = layers.iter().map(|l| l["Size"].as_u64().unwrap()).sum();
     assert!(image["Size"].as_u64().unwrap() > layer_bytes);
     assert!(
@@ -106,6 +111,10 @@ fn inspect_shows_digest_config_layers_and_sizes() {
             .all(|l| l["DiffID"].as_str().unwrap().starts_with("sha256:"))
     );
     assert_eq!(image["History"][1]["created_by"], "COPY hello.wasm /again/");
+    assert_eq!(
+        image["History"][2]["created_by"],
+        "LABELS copied into /.wharf/labels.json"
+    );
     wharf
         .run(["inspect", "nothing-here"])
         .code(1)

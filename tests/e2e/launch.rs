@@ -7,7 +7,7 @@ use crate::support::{Wharf, context, wat_file};
 /// A reactor that prints from its initialiser and its entry, asks its host
 /// through `host::call`, and exits with what the host answered plus the
 /// number of times `_initialize` ran.
-const REACTOR: &str = r#"(module
+pub(crate) const REACTOR: &str = r#"(module
   (import "wasi_snapshot_preview1" "fd_write"
     (func $fd_write (param i32 i32 i32 i32) (result i32)))
   (import "host" "call" (func $call (param i32 i32 i32 i32) (result i32)))
@@ -28,7 +28,7 @@ const REACTOR: &str = r#"(module
       (call $call (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0))
       (global.get $inits))))"#;
 
-const LAUNCH: &str =
+pub(crate) const LAUNCH: &str =
     "[launch]\ninit = [\"_initialize\"]\nentry = \"run\"\nanswer = { \"host::call\" = 40 }\n";
 
 /// Builds `module` (WAT) as `tag`: an image whose entrypoint is the module,

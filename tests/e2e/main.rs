@@ -3,6 +3,8 @@
 
 mod build;
 mod cache;
+mod containerd;
+mod containerd_support;
 mod crash;
 mod errors;
 mod escape;

@@ -33,7 +33,7 @@ const REQUEST_REACTOR: &str = r#"(module
 
 /// Builds the request reactor as `tag`, with `preload` as its
 /// `[launch.snapshot]` preload template and `extra` added to that table.
-fn request_reactor(wharf: &Wharf, tag: &str, preload: &str, extra: &str) {
+pub(crate) fn request_reactor(wharf: &Wharf, tag: &str, preload: &str, extra: &str) {
     let launch = format!(
         "[launch]\ninit = [\"_initialize\"]\nentry = \"run\"\n\
          [launch.snapshot]\nalloc = \"alloc\"\ncall = \"call\"\n\
@@ -43,7 +43,7 @@ fn request_reactor(wharf: &Wharf, tag: &str, preload: &str, extra: &str) {
 }
 
 /// A build context for an image on `base` that asks for a snapshot.
-fn snapshot_context(base: &str) -> tempfile::TempDir {
+pub(crate) fn snapshot_context(base: &str) -> tempfile::TempDir {
     let manifest = format!("from = \"{base}\"\n[snapshot]\npreload = [\"x\"]\n");
     context(&[("wharf.toml", &manifest)])
 }

@@ -45,7 +45,8 @@ fn mount_points_and_tmp_are_listed_in_their_parents() {
     assert_eq!(
         stdout.lines().collect::<Vec<_>>(),
         [
-            "['app', 'opt', 'srv', 'tmp', 'usr']",
+            // Every image wharf builds carries its labels (see docs/kubernetes.md).
+            "['.wharf', 'app', 'opt', 'srv', 'tmp', 'usr']",
             // The build compiled app.py's bytecode into the image.
             "['__pycache__', 'app.py', 'out']",
             "['data'] ['in']",
@@ -74,7 +75,10 @@ fn mount_points_and_tmp_are_listed_in_their_parents() {
             "/usr/share",
         ])
         .ok();
-    assert_eq!(out.stdout, "/:\n  tmp\n  usr\n/usr/share:\n  data\n");
+    assert_eq!(
+        out.stdout,
+        "/:\n  .wharf\n  tmp\n  usr\n/usr/share:\n  data\n"
+    );
 }
 
 #[test]
@@ -102,7 +106,7 @@ fn dot_dot_crosses_mount_points_as_on_linux_and_never_leaves_the_tree() {
             "[app]",
             "data",
             "5",
-            "/ ['app', 'conf', 'data', 'opt', 'tmp', 'usr']",
+            "/ ['.wharf', 'app', 'conf', 'data', 'opt', 'tmp', 'usr']",
             "too long 37",
         ]
     );

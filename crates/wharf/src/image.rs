@@ -19,6 +19,12 @@ pub const OS: &str = "wasi";
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /// The config label that carries the manifest's `[limits]`.
 pub const LIMITS_LABEL: &str = "dev.wharf.limits";
+/// Where every image wharf builds holds a copy of its config's labels: a
+/// JSON object of strings, keys sorted, for runtimes that see the image's
+/// tree but not its config (containerd's shim; see `build::tree_labels`).
+pub const TREE_LABELS: &str = "/.wharf/labels.json";
+/// The largest labels file [`labels_in_tree`] reads.
+const TREE_LABELS_MAX: u64 = 1 << 20;
 /// The config media type of a CNCF Wasm OCI artifact (TAG Runtime format).
 pub const WASM_CONFIG_MEDIA_TYPE: &str = "application/vnd.wasm.config.v0+json";
 /// The media type of a layer that is a Wasm module or component.
@@ -212,6 +218,36 @@ pub fn select_platform(index: &oci_spec::image::ImageIndex) -> Result<Descriptor
                 candidates.join(", ")
             )
         })
+}
+
+/// Reads the labels the image tree at `root` holds at [`TREE_LABELS`]
+/// (through a cap-std capability: a symlink in the tree cannot lead out
+/// of it); none when the tree has no such file, as an image wharf did not
+/// build has none.
+///
+/// # Errors
+///
+/// When `root` cannot be opened, or the file cannot be read, is larger
+/// than 1 MiB or is not a JSON object of strings.
+pub fn labels_in_tree(root: &std::path::Path) -> Result<BTreeMap<String, String>> {
+    use std::io::Read;
+    let dir = cap_std::fs::Dir::open_ambient_dir(root, cap_std::ambient_authority())
+        .with_context(|| format!("cannot open the image tree {}", root.display()))?;
+    let path = TREE_LABELS.trim_start_matches('/');
+    let file = match dir.open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(e) => return Err(e).with_context(|| format!("cannot open {TREE_LABELS}")),
+    };
+    let mut bytes = Vec::new();
+    file.take(TREE_LABELS_MAX + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {TREE_LABELS}"))?;
+    if bytes.len() as u64 > TREE_LABELS_MAX {
+        bail!("{TREE_LABELS} is larger than {TREE_LABELS_MAX} bytes");
+    }
+    serde_json::from_slice(&bytes)
+        .with_context(|| format!("{TREE_LABELS} is not a JSON object of strings"))
 }
 
 /// What an image says about running it: Docker's `Config` section, read

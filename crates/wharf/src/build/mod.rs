@@ -16,6 +16,7 @@ pub mod provided;
 pub mod python;
 pub mod snapshot;
 mod step;
+mod tree_labels;
 
 use std::collections::HashMap;
 use std::io::{BufWriter, Write};
@@ -339,6 +340,7 @@ pub fn build_with_runtime(
             },
             &options.tags,
             None,
+            (mtime, created(options)),
         );
     };
     let runtime = runtime.context(
@@ -430,15 +432,12 @@ pub fn build_with_runtime(
             }
         }
     };
-    let created = options.source_date_epoch.map(|secs| {
-        humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs)).to_string()
-    });
     let (config, oci_manifest) = snapshot::derive(
         &config,
         &oci_manifest,
         &snapshot.layer,
         &snapshot.record,
-        created,
+        created(options),
     )?;
     steps.say("writing image".into());
     let mut layers: Vec<(tempfile::NamedTempFile, WrittenLayer)> =
@@ -453,7 +452,59 @@ pub fn build_with_runtime(
         },
         &options.tags,
         pin,
+        (mtime, created(options)),
     )
+}
+
+/// The build's date for configs and history entries (RFC 3339), when
+/// `SOURCE_DATE_EPOCH` gives one.
+fn created(options: &BuildOptions) -> Option<String> {
+    options.source_date_epoch.map(|secs| {
+        humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs)).to_string()
+    })
+}
+
+/// Puts `layer` on top of an image: its diff ID and a history entry
+/// (`created_by`, dated `created`) in `config`, its descriptor in
+/// `manifest`, whose config descriptor then names the new config.
+///
+/// # Errors
+///
+/// When the config cannot be serialized.
+fn append_layer(
+    config: &mut ImageConfiguration,
+    manifest: &mut ImageManifest,
+    layer: &WrittenLayer,
+    created_by: String,
+    created: Option<String>,
+) -> Result<()> {
+    let mut diff_ids = config.rootfs().diff_ids().clone();
+    diff_ids.push(layer.diff_id.to_string());
+    config.rootfs_mut().set_diff_ids(diff_ids);
+    let mut history = config.history().clone().unwrap_or_default();
+    let mut entry = HistoryBuilder::default()
+        .created_by(created_by)
+        .comment("wharf build");
+    if let Some(created) = created {
+        entry = entry.created(created);
+    }
+    history.push(entry.build()?);
+    config.set_history(Some(history));
+
+    let config_bytes = image::canonical_json(config)?;
+    manifest.set_config(image::descriptor(
+        MediaType::ImageConfig,
+        crate::digest::sha256(&config_bytes),
+        config_bytes.len() as u64,
+    ));
+    let mut layers = manifest.layers().to_vec();
+    layers.push(image::descriptor(
+        MediaType::ImageLayerGzip,
+        layer.digest.clone(),
+        layer.size,
+    ));
+    manifest.set_layers(layers);
+    Ok(())
 }
 
 /// A layer written to the store's staging area, until the blob is moved
@@ -521,10 +572,12 @@ fn image_manifest(
     config: &ImageConfiguration,
     written: &[&Written],
 ) -> Result<ImageManifest> {
-    let mut layer_descriptors: Vec<Descriptor> = base
-        .as_ref()
-        .map(|b| b.layers().to_vec())
-        .unwrap_or_default();
+    let mut layer_descriptors: Vec<Descriptor> = match base {
+        // The base's labels layer: this image writes its own.
+        Some(b) if tree_labels::ends_with_labels(b) => b.layers()[..b.layers().len() - 1].to_vec(),
+        Some(b) => b.layers().to_vec(),
+        None => Vec::new(),
+    };
     layer_descriptors.extend(written.iter().map(|w| {
         image::descriptor(
             MediaType::ImageLayerGzip,
@@ -590,14 +643,18 @@ fn commit_pinned(store: &Store, staged: Staged) -> Result<(Image, crate::store::
     Ok((image, pin))
 }
 
-/// Stores the finished image, tags it (or keeps it untagged), releases
-/// `pin` and collects what no image needs any more.
+/// Stores the finished image with its labels layer on top (see
+/// [`tree_labels`], stamped with `stamp`: mtime and creation date), tags
+/// it (or keeps it untagged), releases `pin` and collects what no image
+/// needs any more.
 fn commit(
     store: &Store,
     staged: Staged,
     tags: &[ImageRef],
     pin: Option<crate::store::Pin>,
+    stamp: (u64, Option<String>),
 ) -> Result<BuildOutput> {
+    let staged = tree_labels::append(store, staged, stamp.0, stamp.1)?;
     let writer = store.write()?;
     let image = staged.store(&writer)?;
     let id = image.id.clone();
@@ -721,6 +778,15 @@ fn image_config(
     source_date_epoch: Option<u64>,
 ) -> Result<ImageConfiguration> {
     let mut config = base.as_ref().map(|b| b.config.clone()).unwrap_or_default();
+    if base.as_ref().is_some_and(tree_labels::ends_with_labels) {
+        // The base's labels layer: this image writes its own.
+        let mut diff_ids = config.rootfs().diff_ids().clone();
+        diff_ids.pop();
+        config.rootfs_mut().set_diff_ids(diff_ids);
+        let mut history = config.history().clone().unwrap_or_default();
+        history.pop();
+        config.set_history(Some(history));
+    }
     config.set_architecture(Arch::Wasm);
     config.set_os(Os::from(image::OS));
     let created = source_date_epoch.map(|secs| {

@@ -18,13 +18,13 @@ use std::io::{BufWriter, Write};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use oci_spec::image::{Digest, HistoryBuilder, ImageConfiguration, ImageManifest, MediaType};
+use oci_spec::image::{Digest, ImageConfiguration, ImageManifest};
 use serde::{Deserialize, Serialize};
 
 use super::step::BuildRuntime;
 use crate::digest;
 use crate::guest_path;
-use crate::image::{self, Image};
+use crate::image::Image;
 use crate::launch::{SNAPSHOT_LABEL, SnapshotRecord};
 use crate::layer::{FileSource, LayerContents, WrittenLayer};
 use crate::store::Store;
@@ -198,33 +198,14 @@ pub(super) fn derive(
     exec.set_labels(Some(labels));
     config.set_config(Some(exec));
 
-    let mut diff_ids = config.rootfs().diff_ids().clone();
-    diff_ids.push(layer.diff_id.to_string());
-    config.rootfs_mut().set_diff_ids(diff_ids);
-    let mut history = config.history().clone().unwrap_or_default();
-    let mut entry = HistoryBuilder::default()
-        .created_by(format!("SNAPSHOT preload {}", record.preload.join(" ")))
-        .comment("wharf build");
-    if let Some(created) = created {
-        entry = entry.created(created);
-    }
-    history.push(entry.build()?);
-    config.set_history(Some(history));
-
-    let config_bytes = image::canonical_json(&config)?;
     let mut manifest = manifest.clone();
-    manifest.set_config(image::descriptor(
-        MediaType::ImageConfig,
-        digest::sha256(&config_bytes),
-        config_bytes.len() as u64,
-    ));
-    let mut layers = manifest.layers().to_vec();
-    layers.push(image::descriptor(
-        MediaType::ImageLayerGzip,
-        layer.digest.clone(),
-        layer.size,
-    ));
-    manifest.set_layers(layers);
+    super::append_layer(
+        &mut config,
+        &mut manifest,
+        layer,
+        format!("SNAPSHOT preload {}", record.preload.join(" ")),
+        created,
+    )?;
     Ok((config, manifest))
 }
 

@@ -39,6 +39,17 @@ pub enum Source {
     /// A build context with a `wharf.toml`, built into an untagged image of
     /// the runtime's store (cached like any build), then loaded as one.
     Context(PathBuf),
+    /// An image's file tree that something else unpacked (a container
+    /// runtime's root filesystem), and the config that says how to run it.
+    /// Called as an image of the store is, with the tree as the guest's
+    /// read-only `/`; its modules are hashed when first run, since no
+    /// store recorded their digests. The runtime needs no store for it.
+    Rootfs {
+        /// The directory holding the image's `/`.
+        path: PathBuf,
+        /// Its command, environment, working directory and labels.
+        config: RunConfig,
+    },
     /// A `.wasm` file on the host: a module or component run without an
     /// image, as `wasmtime run FILE` runs it.
     File(PathBuf),
@@ -158,8 +169,12 @@ struct ImageApp {
     launch: Option<Launch>,
     limits: Limits,
     snapshot: Option<SnapshotRecord>,
-    rootfs: Rootfs,
-    store: Store,
+    /// The directory holding the image's `/`.
+    tree: PathBuf,
+    /// The store's hold on it, and the digests it recorded, when the
+    /// image is the store's.
+    rootfs: Option<Rootfs>,
+    store: Option<Store>,
 }
 
 impl App {
@@ -185,6 +200,10 @@ impl App {
         };
         match source {
             Source::Image(reference) => Self::load_image(runtime, &reference, options),
+            Source::Rootfs { path, config } => {
+                let what = path.display().to_string();
+                Self::load_tree(runtime, what, config, path, None, options)
+            }
             Source::File(path) => {
                 let bytes = std::fs::read(&path)
                     .with_context(|| format!("cannot read {}", path.display()))?;
@@ -202,24 +221,46 @@ impl App {
             .clone();
         let image = store.resolve(reference)?;
         image.check_platform()?;
-        let config = image.run_config();
+        let rootfs = store.open_rootfs(&image)?;
+        let tree = rootfs.tree().to_owned();
+        Self::load_tree(
+            runtime,
+            reference.to_owned(),
+            image.run_config(),
+            tree,
+            Some((rootfs, store)),
+            options,
+        )
+    }
+
+    /// An app of the image whose tree is `tree` and config `config`; `held`
+    /// when the image is a store's.
+    fn load_tree(
+        runtime: &Runtime,
+        what: String,
+        config: RunConfig,
+        tree: PathBuf,
+        held: Option<(Rootfs, Store)>,
+        options: LoadOptions,
+    ) -> Result<Self> {
         let limits = config.limits()?;
         let checks = Checks {
             interrupt: options.interruptible,
             fuel: options.fuel || limits.fuel.is_some(),
         };
         let engine = runtime.engine(checks)?;
-        let rootfs = store.open_rootfs(&image)?;
+        let (rootfs, store) = held.unzip();
         Ok(Self {
             inner: Arc::new(AppInner {
                 runtime: runtime.clone(),
                 checks,
-                what: reference.to_owned(),
+                what,
                 kind: Kind::Image(Box::new(ImageApp {
                     launch: config.launch()?,
                     snapshot: config.snapshot()?,
                     limits,
                     config,
+                    tree,
                     rootfs,
                     store,
                 })),
@@ -332,7 +373,7 @@ impl App {
         let limits = EffectiveLimits::resolve(&call.limits, &self.image_limits());
         self.check_enforceable(&call, &limits)?;
         let store = match &self.inner.kind {
-            Kind::Image(image) => Some(&image.store),
+            Kind::Image(image) => image.store.as_ref().or(self.inner.runtime.store()),
             Kind::Module(..) => self.inner.runtime.store(),
         };
         if let Some(store) = store {
@@ -422,7 +463,7 @@ impl App {
         };
         phases.mark("resolve");
         let fs = GuestFs::plan_shared(
-            Some(image.rootfs.tree()),
+            Some(&image.tree),
             &call.mounts,
             tmp,
             &workdir,
@@ -440,7 +481,7 @@ impl App {
             .map_or(DEFAULT_PATH, |(_, v)| v.as_str())
             .to_owned();
         let located = command::locate(&fs, &argv[0], &path_var, &workdir)?;
-        let file = program_file(&fs, Some(&image.rootfs), &located)?;
+        let file = program_file(&fs, image.rootfs.as_ref(), &located)?;
         // The image's snapshot, when that is what runs (a mount over it
         // runs what the mount holds).
         let resume = image.snapshot.as_ref().is_some_and(|record| {

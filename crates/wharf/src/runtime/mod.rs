@@ -155,6 +155,8 @@ pub struct Runtime {
 
 struct Shared {
     store: Option<Store>,
+    /// Where compiled modules are cached when there is no store.
+    artifact_cache: Option<std::path::PathBuf>,
     allocation: Allocation,
     /// One engine per combination of checks ([`Checks::ALL`]'s order),
     /// made when first needed: each changes the generated code, so each
@@ -190,6 +192,7 @@ impl Drop for Shared {
 #[derive(Debug)]
 pub struct RuntimeBuilder {
     store: Option<Store>,
+    artifact_cache: Option<std::path::PathBuf>,
     allocation: Allocation,
     queue_timeout: Duration,
     pinning: bool,
@@ -199,6 +202,7 @@ impl Default for RuntimeBuilder {
     fn default() -> Self {
         Self {
             store: None,
+            artifact_cache: None,
             allocation: Allocation::Pool(DEFAULT_POOL),
             queue_timeout: DEFAULT_QUEUE_TIMEOUT,
             pinning: false,
@@ -211,6 +215,18 @@ impl RuntimeBuilder {
     /// a store, modules are compiled anew by each runtime).
     pub fn store(mut self, store: &Store) -> Self {
         self.store = Some(store.clone());
+        self
+    }
+
+    /// Caches compiled modules in the directory `dir` (in `artifacts/`,
+    /// written through `tmp/` when it exists) when the runtime has no
+    /// store, so that a module is compiled once for every runtime given
+    /// the same directory: for an embedder that runs trees no store holds,
+    /// as containerd's shim does. `dir` is trusted as a store is: whoever
+    /// can write it can plant the machine code a run maps. A store's own
+    /// cache wins over it.
+    pub fn artifact_cache(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.artifact_cache = Some(dir.into());
         self
     }
 
@@ -275,6 +291,7 @@ impl RuntimeBuilder {
         let runtime = Runtime {
             shared: Arc::new(Shared {
                 store: self.store,
+                artifact_cache: self.artifact_cache,
                 allocation: self.allocation,
                 engines: Default::default(),
                 ticker: EpochTicker::default(),
@@ -345,7 +362,11 @@ impl Runtime {
         }
         #[allow(unused_mut)]
         let mut engine = GuestEngine::new(
-            self.shared.store.as_ref().map(Store::root),
+            self.shared
+                .store
+                .as_ref()
+                .map(Store::root)
+                .or(self.shared.artifact_cache.as_deref()),
             checks,
             self.shared.allocation,
         )?;
