@@ -24,7 +24,7 @@ FUZZ_SECONDS ?= 10
 # which runs wharf images on a containerd or Kubernetes node (docs/kubernetes.md).
 PREFIX ?= /usr/local
 
-.PHONY: all build build-packed shim install-shim demo test lint fmt clean python-runtime python-base sci-base base-images test-deps fuzz fuzz-smoke bench
+.PHONY: all build build-packed install install-built shim install-shim demo test lint fmt clean python-runtime python-base sci-base base-images test-deps fuzz fuzz-smoke bench
 
 all: build
 
@@ -42,6 +42,22 @@ build-packed:
 		-p wharf-cli -p wharf-bench-embed \
 		--features "$(FEATURES) wharf-cli/packed-tables wharf-bench-embed/packed-tables wharf-bench-embed/no-pie"; \
 		status=$$?; cp $(PACKED_TARGET)/Cargo.lock.default Cargo.lock; exit $$status
+
+# `wharf` into $(PREFIX)/bin, with its man pages and its completions for
+# bash, zsh and fish where those shells look for them. DESTDIR stages it.
+install: build
+	$(MAKE) install-built
+
+# What `install` puts in place, from the binary already built ($(WHARF)).
+install-built:
+	install -D -m 755 $(WHARF) $(DESTDIR)$(PREFIX)/bin/wharf
+	$(WHARF) man-pages $(DESTDIR)$(PREFIX)/share/man/man1
+	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions \
+		$(DESTDIR)$(PREFIX)/share/zsh/site-functions \
+		$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+	$(WHARF) completions bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/wharf
+	$(WHARF) completions zsh > $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_wharf
+	$(WHARF) completions fish > $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/wharf.fish
 
 shim:
 	$(CARGO) build --release --locked -p containerd-shim-wharf

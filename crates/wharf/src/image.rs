@@ -128,10 +128,72 @@ impl Image {
         Ok(())
     }
 
+    /// The steps that made the image, base first, as `docker history`
+    /// lists them (newest first there): each entry of the config's
+    /// `history` paired with the layer it made. An entry marked
+    /// `empty_layer` (a step that changed only the config, in images from
+    /// other tools) has no layer; layers the history does not account for
+    /// (an image with no history) get steps of their own with nothing but
+    /// the layer, as Docker shows `<missing>`.
+    pub fn history(&self) -> Vec<HistoryStep> {
+        let mut layers = self.layers().iter();
+        let mut steps: Vec<HistoryStep> = self
+            .config
+            .history()
+            .iter()
+            .flatten()
+            .map(|entry| HistoryStep {
+                layer: if entry.empty_layer().unwrap_or(false) {
+                    None
+                } else {
+                    layers.next().cloned()
+                },
+                created: entry.created().clone(),
+                created_by: entry.created_by().clone(),
+                comment: entry.comment().clone(),
+            })
+            .collect();
+        steps.extend(layers.map(|layer| HistoryStep {
+            layer: Some(layer.clone()),
+            created: None,
+            created_by: None,
+            comment: None,
+        }));
+        steps
+    }
+
     /// Whether this is a CNCF Wasm artifact (one `application/wasm`
     /// layer) rather than a file-tree image.
     pub fn is_wasm_artifact(&self) -> bool {
         self.manifest.config().media_type().to_string() == WASM_CONFIG_MEDIA_TYPE
+    }
+}
+
+/// One step of an image's history (see [`Image::history`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryStep {
+    /// The layer the step made: `None` for a step that changed only the
+    /// configuration.
+    pub layer: Option<Descriptor>,
+    /// When the step ran (RFC 3339), when the image records it: wharf
+    /// records it only for builds given `SOURCE_DATE_EPOCH`, so that an
+    /// image's ID depends on its inputs alone.
+    pub created: Option<String>,
+    /// What made the layer: the manifest step (`COPY app/ /app`,
+    /// `SNAPSHOT preload …`), or the command line of the tool that built
+    /// it.
+    pub created_by: Option<String>,
+    /// The builder's comment (`wharf build`).
+    pub comment: Option<String>,
+}
+
+impl HistoryStep {
+    /// Whether the step is a build-time snapshot of a running guest
+    /// (`[snapshot]` in the manifest).
+    pub fn is_snapshot(&self) -> bool {
+        self.created_by
+            .as_deref()
+            .is_some_and(|by| by.starts_with(crate::build::snapshot::SNAPSHOT_STEP))
     }
 }
 

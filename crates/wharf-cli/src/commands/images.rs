@@ -1,12 +1,13 @@
 //! The module that implements the `wharf images` command.
 
-use std::time::SystemTime;
-
 use anyhow::Result;
 use clap::Args;
+use serde::Serialize;
 
 use wharf::digest;
-use wharf::units::{human_age, human_size};
+use wharf::units::human_size;
+
+use super::output::{Format, emit, print_json, since, table};
 
 /// List images in the local store.
 #[derive(Debug, Args)]
@@ -14,6 +15,27 @@ pub struct ImagesCommand {
     /// Print only image IDs.
     #[arg(short, long)]
     quiet: bool,
+
+    /// `table` for people, `json` for scripts: one array, an object per
+    /// tag, sizes in bytes.
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
+}
+
+/// One line of `wharf images --format json`, named as Docker names them.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ImageLine {
+    repository: String,
+    tag: String,
+    #[serde(rename = "ID")]
+    id: String,
+    /// RFC 3339.
+    created_at: Option<String>,
+    created_since: String,
+    /// Bytes: manifest, config and compressed layers; `null` when the
+    /// image cannot be read (`wharf system check` says why).
+    size: Option<u64>,
 }
 
 impl ImagesCommand {
@@ -24,13 +46,31 @@ impl ImagesCommand {
         entries.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.name.cmp(&b.name)));
         if self.quiet {
             let mut seen = Vec::new();
+            let mut text = String::new();
             for entry in &entries {
                 if !seen.contains(&entry.id) {
-                    println!("{}", digest::short(&entry.id));
+                    text.push_str(digest::short(&entry.id));
+                    text.push('\n');
                     seen.push(entry.id.clone());
                 }
             }
-            return Ok(());
+            return emit(&text);
+        }
+        let lines: Vec<ImageLine> = entries
+            .iter()
+            .map(|entry| ImageLine {
+                repository: entry.repository().to_owned(),
+                tag: entry.tag().to_owned(),
+                id: entry.id.to_string(),
+                created_at: entry
+                    .created
+                    .map(|t| humantime::format_rfc3339_seconds(t).to_string()),
+                created_since: since(entry.created),
+                size: store.load_image(&entry.id).ok().map(|image| image.size()),
+            })
+            .collect();
+        if self.format == Format::Json {
+            return print_json(&lines);
         }
         let mut rows = vec![[
             "REPOSITORY".to_owned(),
@@ -39,62 +79,16 @@ impl ImagesCommand {
             "CREATED".to_owned(),
             "SIZE".to_owned(),
         ]];
-        for entry in &entries {
-            let size = store
-                .load_image(&entry.id)
-                .map(|image| human_size(image.size()))
-                .unwrap_or_else(|_| "damaged".to_owned());
-            let created = entry
-                .created
-                .and_then(|t| SystemTime::now().duration_since(t).ok())
-                .map(|age| human_age(age.as_secs()))
-                .unwrap_or_else(|| "N/A".to_owned());
+        for (line, entry) in lines.into_iter().zip(&entries) {
             rows.push([
-                entry.repository().to_owned(),
-                entry.tag().to_owned(),
+                line.repository,
+                line.tag,
                 digest::short(&entry.id).to_owned(),
-                created,
-                size,
+                line.created_since,
+                line.size.map_or_else(|| "damaged".to_owned(), human_size),
             ]);
         }
-        print!("{}", table(&rows));
+        emit(&table(&rows))?;
         Ok(())
-    }
-}
-
-/// Lays rows out in columns separated by three spaces, as Docker does.
-fn table<const N: usize>(rows: &[[String; N]]) -> String {
-    let mut widths = [0usize; N];
-    for row in rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for row in rows {
-        let mut line = String::new();
-        for (i, cell) in row.iter().enumerate() {
-            line.push_str(cell);
-            if i + 1 < N {
-                line.push_str(&" ".repeat(widths[i] - cell.chars().count() + 3));
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn columns_line_up() {
-        let rows = [
-            ["REPOSITORY".to_owned(), "TAG".to_owned()],
-            ["a".to_owned(), "latest".to_owned()],
-        ];
-        assert_eq!(table(&rows), "REPOSITORY   TAG\na            latest\n");
     }
 }

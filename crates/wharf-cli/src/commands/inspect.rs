@@ -23,8 +23,7 @@ impl InspectCommand {
             let image = store.resolve(reference)?;
             out.push(describe(&store, &image)?);
         }
-        println!("{}", serde_json::to_string_pretty(&out)?);
-        Ok(())
+        super::output::print_json(&out)
     }
 }
 

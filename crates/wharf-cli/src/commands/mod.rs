@@ -2,17 +2,20 @@
 //! One module per subcommand, each a struct of flags with an `execute`.
 
 mod build;
+mod history;
 mod images;
 mod inspect;
+mod output;
 mod rmi;
 mod run;
 mod save;
 mod serve;
+mod shell;
 mod system;
 mod tag;
 mod transfer;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::exit;
 use wharf::runtime::Runtime;
@@ -72,7 +75,7 @@ where
 /// Build, ship and run WebAssembly apps the way containers are built,
 /// shipped and run.
 #[derive(Debug, Parser)]
-#[command(name = "wharf", version, about, long_about = None, max_term_width = 100)]
+#[command(name = "wharf", about, long_about = None, max_term_width = 100)]
 pub struct Cli {
     /// Say what wharf decides and why (on stderr).
     #[arg(long, global = true)]
@@ -88,6 +91,7 @@ enum Command {
     Run(run::RunCommand),
     Serve(serve::ServeCommand),
     Images(images::ImagesCommand),
+    History(history::HistoryCommand),
     Rmi(rmi::RmiCommand),
     Tag(tag::TagCommand),
     Inspect(inspect::InspectCommand),
@@ -98,11 +102,37 @@ enum Command {
     Pull(transfer::PullCommand),
     Login(transfer::LoginCommand),
     Logout(transfer::LogoutCommand),
+    Completions(shell::CompletionsCommand),
+    #[command(hide = true)]
+    ManPages(shell::ManPagesCommand),
+}
+
+/// What `wharf --version` says: wharf's version, the commit it was built
+/// from (`git describe`, `-modified` when the tree had changes), and the
+/// wasmtime it runs guests with.
+pub fn version() -> String {
+    let commit = git_version::git_version!(
+        args = ["--always", "--dirty=-modified", "--abbrev=12"],
+        fallback = "unknown"
+    );
+    format!(
+        "{} (commit {commit}, wasmtime {})",
+        env!("CARGO_PKG_VERSION"),
+        wharf::runtime::WASMTIME_VERSION
+    )
+}
+
+/// The command line's definition, with its version.
+pub fn command() -> clap::Command {
+    Cli::command().version(version())
 }
 
 /// Runs the command line and returns the process exit status.
 pub fn main() -> i32 {
-    let cli = match Cli::try_parse() {
+    let parsed = command()
+        .try_get_matches()
+        .and_then(|matches| Cli::from_arg_matches(&matches));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -123,6 +153,7 @@ pub fn main() -> i32 {
         Command::Serve(command) => return command.execute(),
         Command::Build(command) => command.execute(),
         Command::Images(command) => command.execute(),
+        Command::History(command) => command.execute(),
         Command::Rmi(command) => command.execute(),
         Command::Tag(command) => command.execute(),
         Command::Inspect(command) => command.execute(),
@@ -133,6 +164,8 @@ pub fn main() -> i32 {
         Command::Pull(command) => command.execute(),
         Command::Login(command) => command.execute(),
         Command::Logout(command) => command.execute(),
+        Command::Completions(command) => command.execute(),
+        Command::ManPages(command) => command.execute(),
     };
     match result {
         Ok(()) => 0,

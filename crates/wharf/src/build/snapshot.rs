@@ -44,6 +44,11 @@ pub const APP_FILES_LABEL: &str = "dev.wharf.snapshot.app-files";
 /// The value of [`APP_FILES_LABEL`] that allows it.
 pub const APP_FILES_AFTER: &str = "after";
 
+/// How a snapshot layer's history entry begins (`SNAPSHOT preload …`),
+/// by which `wharf history` and `system df` tell snapshots from other
+/// layers.
+pub const SNAPSHOT_STEP: &str = "SNAPSHOT";
+
 /// The store directory that maps snapshot keys to cached layers.
 pub const CACHE_DIR: &str = "snapshots";
 
@@ -203,7 +208,7 @@ pub(super) fn derive(
         &mut config,
         &mut manifest,
         layer,
-        format!("SNAPSHOT preload {}", record.preload.join(" ")),
+        format!("{SNAPSHOT_STEP} preload {}", record.preload.join(" ")),
         created,
     )?;
     Ok((config, manifest))

@@ -78,6 +78,10 @@ pub use ticker::TICK;
 pub use wasmtime::component::Val as ComponentVal;
 pub use wasmtime::{Val, ValType};
 
+/// The version of wasmtime this library runs guests with (`48.0.8`): the
+/// crate's own, as wasmtime records it in every artifact it compiles.
+pub const WASMTIME_VERSION: &str = wasmtime_environ::VERSION;
+
 use crate::store::Store;
 use ticker::EpochTicker;
 

@@ -22,13 +22,14 @@ mod check;
 mod index;
 mod lock;
 mod pin;
+mod prune;
 mod rootfs;
+mod usage;
 
-use std::collections::HashSet;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use anyhow::{Context, Result, bail};
 use oci_spec::image::{Descriptor, Digest, ImageManifest};
@@ -38,7 +39,9 @@ pub use check::CheckReport;
 pub use index::ImageEntry;
 pub use lock::{LockGuard, LockKind};
 pub use pin::Pin;
+pub use prune::{GcReport, PruneReport, run_owner_gone};
 pub use rootfs::Rootfs;
+pub use usage::{DiskUsage, Usage};
 
 use crate::digest;
 use crate::image::Image;
@@ -241,35 +244,6 @@ pub struct StoreWriter<'s> {
     _lock: LockGuard,
 }
 
-/// What `system prune` removed.
-#[derive(Debug, Default)]
-pub struct PruneReport {
-    /// Blobs deleted.
-    pub blobs: usize,
-    /// Unpacked trees deleted.
-    pub trees: usize,
-    /// Compiled artifacts deleted.
-    pub artifacts: usize,
-    /// Staging leftovers deleted.
-    pub leftovers: usize,
-    /// Cached installs of `[python] requirements` deleted (the build cache
-    /// `docker system prune` clears too; a build installs them again).
-    pub pip_installs: usize,
-    /// Bytes freed by blobs, artifacts and cached installs.
-    pub bytes: u64,
-}
-
-/// What a garbage collection removed.
-#[derive(Debug, Default)]
-pub struct GcReport {
-    /// Blobs deleted.
-    pub blobs: Vec<Digest>,
-    /// Bytes those blobs took.
-    pub bytes: u64,
-    /// Unpacked trees deleted.
-    pub trees: usize,
-}
-
 impl StoreWriter<'_> {
     /// The store being changed.
     pub fn store(&self) -> &Store {
@@ -366,131 +340,10 @@ impl StoreWriter<'_> {
         Ok(removed)
     }
 
-    /// Deletes blobs and unpacked trees that no tag reaches, and staging
-    /// leftovers older than a day. Trees in use by a running guest are kept.
-    pub fn collect_garbage(&self) -> Result<GcReport> {
-        let mut report = GcReport::default();
-        let mut live_blobs: HashSet<String> = HashSet::new();
-        let mut live_trees: HashSet<String> = HashSet::new();
-        let mut roots: Vec<Digest> = self.store.tags()?.into_iter().map(|t| t.id).collect();
-        roots.extend(pin::held(self.store)?);
-        for id in roots {
-            live_blobs.insert(digest::hex(&id).to_owned());
-            // Keep what the manifest names even when the image cannot be
-            // read whole (`system check` reports that): damage is never
-            // made permanent by collecting it.
-            let Ok(manifest) = self
-                .store
-                .read_blob(&id)
-                .and_then(|b| Ok(serde_json::from_slice::<ImageManifest>(&b)?))
-            else {
-                continue;
-            };
-            live_blobs.insert(digest::hex(manifest.config().digest()).to_owned());
-            for layer in manifest.layers() {
-                live_blobs.insert(digest::hex(layer.digest()).to_owned());
-            }
-            if let Ok(image) = self.store.load_image(&id)
-                && let Ok(chain) = image.chain_id()
-            {
-                live_trees.insert(rootfs::tree_name(chain.as_ref()));
-            }
-        }
-        let blobs = self.store.root.join("blobs/sha256");
-        for entry in
-            fs::read_dir(&blobs).with_context(|| format!("cannot list {}", blobs.display()))?
-        {
-            let entry = entry?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if live_blobs.contains(&name) || !entry.file_type()?.is_file() {
-                continue;
-            }
-            let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
-            fs::remove_file(entry.path()).with_context(|| format!("cannot remove blob {name}"))?;
-            if let Ok(d) = digest::parse_sha256(&format!("sha256:{name}")) {
-                report.blobs.push(d);
-            }
-            report.bytes += size;
-        }
-        report.trees = rootfs::remove_unused(self.store, &live_trees)?;
-        remove_stale(&self.store.root.join("tmp"), Duration::from_secs(24 * 3600));
-        Ok(report)
-    }
-
-    /// Collects garbage, then also removes compiled artifacts that no
-    /// unpacked tree needs or that belong to engines not in `engines`, and
-    /// staging leftovers older than an hour or left by a run whose process is
-    /// gone.
-    pub fn prune(&self, engines: &[String]) -> Result<PruneReport> {
-        let gc = self.collect_garbage()?;
-        let mut report = PruneReport {
-            blobs: gc.blobs.len(),
-            trees: gc.trees,
-            bytes: gc.bytes,
-            ..PruneReport::default()
-        };
-        let mut needed: HashSet<String> = HashSet::new();
-        let trees = self.store.root.join("rootfs");
-        for entry in fs::read_dir(&trees)?.flatten() {
-            if let Ok(bytes) = fs::read(entry.path().join("modules.json"))
-                && let Ok(modules) = serde_json::from_slice::<crate::layer::ModuleIndex>(&bytes)
-            {
-                needed.extend(modules.values().map(|d| digest::hex(d).to_owned()));
-            }
-        }
-        let artifacts = self.store.root.join("artifacts");
-        for engine in fs::read_dir(&artifacts)?.flatten() {
-            if !engine.file_type().is_ok_and(|t| t.is_dir()) {
-                continue;
-            }
-            let engine_name = engine.file_name().to_string_lossy().into_owned();
-            let keep_engine = engines.contains(&engine_name);
-            for artifact in fs::read_dir(engine.path())?.flatten() {
-                let name = artifact.file_name().to_string_lossy().into_owned();
-                let module = name.split('.').next().unwrap_or_default();
-                if keep_engine && needed.contains(module) {
-                    continue;
-                }
-                report.bytes += artifact.metadata().map(|m| m.len()).unwrap_or(0);
-                fs::remove_file(artifact.path())?;
-                report.artifacts += 1;
-            }
-            if !keep_engine {
-                let _ = fs::remove_dir(engine.path());
-            }
-        }
-        let tmp = self.store.root.join("tmp");
-        report.leftovers =
-            remove_orphaned_runs(&tmp) + remove_stale(&tmp, Duration::from_secs(3600));
-        let pip_cache = self.store.root.join(crate::build::python::CACHE_DIR);
-        for entry in fs::read_dir(&pip_cache).into_iter().flatten().flatten() {
-            let size = tree_size(&entry.path());
-            if fs::remove_dir_all(entry.path()).is_ok() {
-                report.pip_installs += 1;
-                report.bytes += size;
-            }
-        }
-        Ok(report)
-    }
-
     /// Unpacks an image's file tree if it is not unpacked yet.
     pub fn unpack(&self, image: &Image) -> Result<()> {
         rootfs::materialize(self.store, image)
     }
-}
-
-/// The bytes of the regular files under `dir` (symlinks not followed).
-fn tree_size(dir: &Path) -> u64 {
-    fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|entry| match entry.file_type() {
-            Ok(t) if t.is_dir() => tree_size(&entry.path()),
-            Ok(t) if t.is_file() => entry.metadata().map(|m| m.len()).unwrap_or(0),
-            _ => 0,
-        })
-        .sum()
 }
 
 /// Makes a rename durable on file systems that need it.
@@ -504,86 +357,3 @@ fn sync_dir(dir: &Path) {
 /// Windows makes renames durable without syncing the directory.
 #[cfg(not(unix))]
 fn sync_dir(_dir: &Path) {}
-
-/// Removes the scratch directories in `dir` of runs whose process is gone
-/// (a run killed outright, which could not clean up); returns how many.
-fn remove_orphaned_runs(dir: &Path) -> usize {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .filter(|entry| run_owner_gone(&entry.file_name().to_string_lossy()))
-        .filter(|entry| fs::remove_dir_all(entry.path()).is_ok())
-        .count()
-}
-
-/// Whether a run's scratch directory, named `run-PID-…`, belongs to a
-/// process that is gone. A name of another form, or a process that may
-/// still be running, is not gone.
-pub fn run_owner_gone(name: &str) -> bool {
-    name.strip_prefix("run-")
-        .and_then(|rest| rest.split('-').next())
-        .and_then(|pid| pid.parse::<u32>().ok())
-        .is_some_and(|pid| !process_alive(pid))
-}
-
-/// Whether process `pid` exists (Linux: `/proc/PID`).
-#[cfg(target_os = "linux")]
-fn process_alive(pid: u32) -> bool {
-    Path::new("/proc").join(pid.to_string()).exists()
-}
-
-/// Elsewhere a process is taken to be alive: its leftovers go by age.
-#[cfg(not(target_os = "linux"))]
-fn process_alive(_pid: u32) -> bool {
-    true
-}
-
-/// Removes entries of `dir` older than `age`; returns how many.
-fn remove_stale(dir: &Path, age: Duration) -> usize {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return 0;
-    };
-    let mut removed = 0;
-    for entry in entries.flatten() {
-        // A run's directory whose process is alive is in use however old
-        // it is (a server keeps its calls' empty /tmp for later calls).
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if cfg!(target_os = "linux") && name.starts_with("run-") && !run_owner_gone(&name) {
-            continue;
-        }
-        let old = entry
-            .metadata()
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.elapsed().ok())
-            .is_some_and(|elapsed| elapsed > age);
-        if old {
-            let path = entry.path();
-            let result = if path.is_dir() {
-                fs::remove_dir_all(&path)
-            } else {
-                fs::remove_file(&path)
-            };
-            removed += usize::from(result.is_ok());
-        }
-    }
-    removed
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_run_directory_names_its_process() {
-        let mine = format!("run-{}-abc123", std::process::id());
-        assert!(!run_owner_gone(&mine), "this process is running");
-        for other in ["run-abc", "run-", "layer-123-x", "run--1"] {
-            assert!(!run_owner_gone(other), "{other} names no process");
-        }
-        #[cfg(target_os = "linux")]
-        assert!(run_owner_gone("run-4000000000-x"), "no such process");
-    }
-}

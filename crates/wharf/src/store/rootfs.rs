@@ -284,10 +284,11 @@ fn clone_tree(
     Ok(())
 }
 
-/// Removes trees no tag reaches and no guest holds; returns how many.
-pub(super) fn remove_unused(store: &Store, live: &HashSet<String>) -> Result<usize> {
+/// The unpacked trees (name and directory) that no tag reaches (`live`
+/// holds the names of those it does) and no running guest holds.
+pub(super) fn unused(store: &Store, live: &HashSet<String>) -> Result<Vec<(String, PathBuf)>> {
     let rootfs = store.root().join("rootfs");
-    let mut removed = 0;
+    let mut unused = Vec::new();
     for entry in
         fs::read_dir(&rootfs).with_context(|| format!("cannot list {}", rootfs.display()))?
     {
@@ -298,16 +299,15 @@ pub(super) fn remove_unused(store: &Store, live: &HashSet<String>) -> Result<usi
         }
         let path = entry.path();
         // A running guest holds the lock shared: keep its tree for now. No
-        // new run can start on it meanwhile, since runs take the store lock
-        // that this writer holds.
+        // new run can start on it meanwhile when the caller holds the store
+        // lock exclusively, since runs take it too.
         match lock::try_lock_exclusive(&path.join(IN_USE))? {
             Some(guard) => drop(guard),
             None => continue,
         }
-        fs::remove_dir_all(&path).with_context(|| format!("cannot remove {}", path.display()))?;
-        removed += 1;
+        unused.push((name, path));
     }
-    Ok(removed)
+    Ok(unused)
 }
 
 impl StoreWriter<'_> {
