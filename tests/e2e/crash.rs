@@ -68,7 +68,7 @@ fn builds_killed_at_any_point_leave_a_consistent_store() {
         .run(["run", "crashy", "--quiet", "--ls", "/data"])
         .ok()
         .stdout_has(&["a.bin", "b.bin", "c.bin"]);
-    wharf.run(["system", "prune"]).ok();
+    wharf.run(["system", "prune", "-f"]).ok();
     wharf.run(["system", "check"]).ok();
 }
 
@@ -114,7 +114,7 @@ fn prune_removes_what_no_image_needs() {
     let before = artifacts();
     assert!(before >= 1);
     wharf.run(["rmi", "extra", "hello-c"]).ok();
-    let out = wharf.run(["system", "prune"]).ok();
+    let out = wharf.run(["system", "prune", "-f"]).ok();
     out.stdout_has(&["compiled artifacts"]);
     assert_eq!(artifacts(), 0, "{out}");
 }

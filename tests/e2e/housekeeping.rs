@@ -246,7 +246,7 @@ fn system_df_counts_what_prune_would_free_and_prune_frees_it() {
     assert_eq!(df["CompiledArtifacts"]["ReclaimableBytes"], artifact_bytes);
     let promised = df["Total"]["ReclaimableBytes"].as_u64().unwrap();
     assert_eq!(promised, artifact_bytes + 1000);
-    let freed = wharf.run(["system", "prune"]).ok();
+    let freed = wharf.run(["system", "prune", "-f"]).ok();
     freed.stdout_has(&[&format!("{} freed", wharf::units::human_size(promised))]);
     let df = json(&wharf, &["system", "df", "--format", "json"]);
     assert_eq!(df["Total"]["ReclaimableBytes"], 0);
@@ -279,4 +279,109 @@ fn a_listing_read_only_in_part_ends_quietly() {
         assert!(out.status.success(), "{args:?}: {stderr}");
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
+}
+
+/// Runs `wharf system prune ARGS` with `answer` on its stdin.
+fn prune_answering(wharf: &Wharf, args: &[&str], answer: &str) -> crate::support::Outcome {
+    use std::io::Write;
+    let mut child = wharf
+        .command(["system", "prune"].iter().chain(args))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(answer.as_bytes())
+        .unwrap();
+    crate::support::Outcome::from_output(child.wait_with_output().unwrap())
+}
+
+#[test]
+fn prune_asks_first_and_removes_untagged_images_then_with_all_every_image() {
+    let wharf = hello_store();
+    let ctx =
+        hello_context("from = \"hello-c\"\n[[copy]]\nsrc = \"hello.wasm\"\ndest = \"/again/\"\n");
+    let out = wharf
+        .command(["build", "-q"])
+        .arg(ctx.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let id = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let df = json(&wharf, &["system", "df", "--format", "json"]);
+    assert_eq!(df["Images"]["Count"], 2);
+    assert_eq!(df["Images"]["ReclaimableCount"], 1, "the untagged one");
+    let reclaimable = df["Images"]["ReclaimableBytes"].as_u64().unwrap();
+    assert!(reclaimable > 0 && reclaimable < df["Images"]["Bytes"].as_u64().unwrap());
+
+    for answer in ["n\n", "", "maybe\n"] {
+        prune_answering(&wharf, &[], answer).code(1).stderr_has(&[
+            "WARNING! This will remove:",
+            "images without a tag",
+            "[y/N]",
+            "nothing was removed: not confirmed (pass -f",
+        ]);
+        assert_eq!(
+            json(&wharf, &["images", "--format", "json"])
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
+    }
+    let out = prune_answering(&wharf, &[], "y\n").ok();
+    out.stdout_has(&[&format!("Deleted: {id}"), "removed 1 images"]);
+    wharf
+        .run(["run", &id])
+        .code(125)
+        .stderr_has(&["no such image"]);
+    wharf.run(["run", "hello-c", "--quiet"]).ok();
+
+    // A guest running on an image keeps it through `--all`.
+    let mut running = wharf
+        .command([
+            "run",
+            "hello-c",
+            "--quiet",
+            "--write",
+            "/tmp/kept",
+            "x",
+            "--sleep",
+            "600",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !std::fs::read_dir(wharf.home().join("tmp"))
+        .unwrap()
+        .any(|run| run.unwrap().path().join("kept").exists())
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the run never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let kept = wharf.run(["system", "prune", "--all", "-f"]).ok();
+    kept.stdout_has(&["removed 0 images"]);
+    assert_eq!(
+        json(&wharf, &["images", "--format", "json"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    running.kill().unwrap();
+    running.wait().unwrap();
+
+    let out = prune_answering(&wharf, &["--all"], "yes\n").ok();
+    out.stderr_has(&["every image no running guest is using"]);
+    out.stdout_has(&["Untagged: hello-c:latest", "removed 1 images"]);
+    assert_eq!(wharf.run(["images", "-q"]).ok().stdout, "");
+    assert_eq!(files(&wharf.home().join("blobs")), (0, 0));
 }

@@ -83,7 +83,7 @@ fn prune_removes_the_leftovers_of_runs_whose_process_is_gone_at_once() {
         std::fs::create_dir_all(dir).unwrap();
         std::fs::write(dir.join("file"), "guest data").unwrap();
     }
-    wharf.run(["system", "prune"]).ok();
+    wharf.run(["system", "prune", "-f"]).ok();
     assert!(!gone.exists(), "a dead run's /tmp was kept");
     assert!(going.exists(), "a live run's /tmp was removed");
 }

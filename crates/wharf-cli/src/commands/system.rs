@@ -5,7 +5,7 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use wharf::runtime::Runtime;
-use wharf::store::{DiskUsage, Usage};
+use wharf::store::{DiskUsage, PruneImages, Usage};
 use wharf::units::human_size;
 
 use super::output::{Format, emit, print_json, table};
@@ -29,10 +29,18 @@ enum SystemAction {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
-    /// Remove what no image needs: blobs, unpacked trees, compiled
-    /// artifacts, leftovers of interrupted writes, and the cached installs
-    /// of Python requirements.
-    Prune,
+    /// Remove images without a tag, and what no image needs: blobs,
+    /// unpacked trees, compiled artifacts, leftovers of interrupted writes,
+    /// and the cached installs of Python requirements.
+    Prune {
+        /// Remove every image no running guest is using, not only those
+        /// without a tag.
+        #[arg(short, long)]
+        all: bool,
+        /// Do not ask first.
+        #[arg(short, long)]
+        force: bool,
+    },
 }
 
 impl SystemCommand {
@@ -59,7 +67,7 @@ impl SystemCommand {
                 Ok(())
             }
             SystemAction::Df { format } => {
-                let usage = store.disk_usage(&Runtime::engine_keys()?)?;
+                let usage = store.disk_usage(&Runtime::engine_keys()?, PruneImages::Untagged)?;
                 if format == Format::Json {
                     return print_json(&DfDocument {
                         store: store.root().display().to_string(),
@@ -70,22 +78,61 @@ impl SystemCommand {
                 emit(&df_table(&usage))?;
                 Ok(())
             }
-            SystemAction::Prune => {
+            SystemAction::Prune { all, force } => {
+                let images = if all {
+                    PruneImages::All
+                } else {
+                    PruneImages::Untagged
+                };
+                if !force && !confirm(images)? {
+                    bail!("nothing was removed: not confirmed (pass -f to prune without asking)");
+                }
                 let engines = Runtime::engine_keys()?;
-                let report = store.write()?.prune(&engines)?;
-                println!(
-                    "removed {} blobs, {} unpacked trees, {} compiled artifacts, {} leftovers, {} cached pip installs: {} freed",
+                let report = store.write()?.prune(&engines, images)?;
+                let mut text = String::new();
+                for (id, names) in &report.images {
+                    for name in names {
+                        text.push_str(&format!("Untagged: {name}\n"));
+                    }
+                    text.push_str(&format!("Deleted: {id}\n"));
+                }
+                text.push_str(&format!(
+                    "removed {} images, {} blobs, {} unpacked trees, {} compiled artifacts, {} leftovers, {} cached pip installs: {} freed\n",
+                    report.images.len(),
                     report.blobs,
                     report.trees,
                     report.artifacts,
                     report.leftovers,
                     report.pip_installs,
                     human_size(report.bytes)
-                );
-                Ok(())
+                ));
+                emit(&text)
             }
         }
     }
+}
+
+/// Asks on stderr, as `docker system prune` does, and reads the answer
+/// from stdin: `y` or `yes` goes ahead; anything else, or no answer (stdin
+/// at its end, as in a script), does not.
+fn confirm(images: PruneImages) -> Result<bool> {
+    let which = if images == PruneImages::All {
+        "every image no running guest is using"
+    } else {
+        "images without a tag (built without -t)"
+    };
+    eprint!(
+        "WARNING! This will remove:\n  - {which}\n  - blobs, unpacked trees and compiled artifacts no image needs\n  - leftovers of interrupted writes and of runs whose process is gone\n  - the cached installs of [python] requirements\n\nAre you sure you want to continue? [y/N] "
+    );
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    if answer.is_empty() {
+        eprintln!();
+    }
+    Ok(matches!(
+        answer.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
 }
 
 /// `wharf system df --format json`: the store's directory, each kind's

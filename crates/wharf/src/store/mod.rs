@@ -39,7 +39,7 @@ pub use check::CheckReport;
 pub use index::ImageEntry;
 pub use lock::{LockGuard, LockKind};
 pub use pin::Pin;
-pub use prune::{GcReport, PruneReport, run_owner_gone};
+pub use prune::{GcReport, PruneImages, PruneReport, run_owner_gone};
 pub use rootfs::Rootfs;
 pub use usage::{DiskUsage, Usage};
 

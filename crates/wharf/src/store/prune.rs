@@ -21,9 +21,26 @@ pub(super) const GC_LEFTOVER_AGE: Duration = Duration::from_secs(24 * 3600);
 /// How old a staging leftover must be before `system prune` removes it.
 pub(super) const PRUNE_LEFTOVER_AGE: Duration = Duration::from_secs(3600);
 
+/// Which images `system prune` removes, besides everything no image
+/// needs. An image a running guest is using always stays.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PruneImages {
+    /// None: only what no image needs goes.
+    None,
+    /// Images kept without a tag (built without `-t`): Docker's dangling
+    /// images, which `docker system prune` removes.
+    #[default]
+    Untagged,
+    /// Every image, as `docker system prune --all` removes every image no
+    /// container uses.
+    All,
+}
+
 /// What `system prune` removed.
 #[derive(Debug, Default)]
 pub struct PruneReport {
+    /// Images removed (their IDs), and the tags they had.
+    pub images: Vec<(Digest, Vec<String>)>,
     /// Blobs deleted.
     pub blobs: usize,
     /// Unpacked trees deleted.
@@ -61,14 +78,16 @@ pub(super) struct Live {
 }
 
 impl Live {
-    /// Walks every tagged, untagged-but-kept and pinned image: its
-    /// manifest, config and layers stay, and so does its unpacked tree.
-    pub(super) fn of(store: &Store) -> Result<Live> {
+    /// Walks every tagged, untagged-but-kept and pinned image but those in
+    /// `leaving`: its manifest, config and layers stay, and so does its
+    /// unpacked tree.
+    pub(super) fn of(store: &Store, leaving: &[Digest]) -> Result<Live> {
         let mut live = Live {
             blobs: HashSet::new(),
             trees: HashSet::new(),
         };
         let mut roots: Vec<Digest> = store.tags()?.into_iter().map(|t| t.id).collect();
+        roots.retain(|id| !leaving.contains(id));
         roots.extend(pin::held(store)?);
         for id in roots {
             live.blobs.insert(digest::hex(&id).to_owned());
@@ -94,6 +113,41 @@ impl Live {
         }
         Ok(live)
     }
+}
+
+/// The images a prune removes: those `which` names that no running guest
+/// is using, by ID (each once).
+pub(super) fn prunable_images(store: &Store, which: PruneImages) -> Result<Vec<Digest>> {
+    let mut ids: Vec<Digest> = match which {
+        PruneImages::None => return Ok(Vec::new()),
+        PruneImages::All => store.tags()?.into_iter().map(|t| t.id).collect(),
+        PruneImages::Untagged => {
+            let entries = store.tags()?;
+            let tagged: HashSet<&Digest> = entries
+                .iter()
+                .filter(|t| t.name.is_some())
+                .map(|t| &t.id)
+                .collect();
+            entries
+                .iter()
+                .filter(|t| !tagged.contains(&t.id))
+                .map(|t| t.id.clone())
+                .collect()
+        }
+    };
+    ids.sort_by(|a, b| a.as_ref().cmp(b.as_ref()));
+    ids.dedup();
+    let mut prunable = Vec::new();
+    for id in ids {
+        let in_use = match store.load_image(&id) {
+            Ok(image) => rootfs::in_use(store, &image)?,
+            Err(_) => false,
+        };
+        if !in_use {
+            prunable.push(id);
+        }
+    }
+    Ok(prunable)
 }
 
 /// The modules (hex digests) that the unpacked trees in `rootfs/` need
@@ -152,7 +206,7 @@ impl StoreWriter<'_> {
     /// Trees in use by a running guest are kept.
     pub fn collect_garbage(&self) -> Result<GcReport> {
         let mut report = GcReport::default();
-        let live = Live::of(self.store)?;
+        let live = Live::of(self.store, &[])?;
         let blobs = self.store.root.join("blobs/sha256");
         for entry in
             fs::read_dir(&blobs).with_context(|| format!("cannot list {}", blobs.display()))?
@@ -182,13 +236,28 @@ impl StoreWriter<'_> {
         Ok(report)
     }
 
-    /// Collects garbage, then also removes compiled artifacts that no
-    /// unpacked tree needs or that belong to engines not in `engines`,
-    /// staging leftovers older than an hour, and the cached installs of
-    /// `[python] requirements`.
-    pub fn prune(&self, engines: &[String]) -> Result<PruneReport> {
+    /// Removes the images `images` names (but those a running guest is
+    /// using), collects garbage, then also removes compiled artifacts that
+    /// no unpacked tree needs or that belong to engines not in `engines`
+    /// (the keys of the engines whose artifacts stay, as
+    /// `Runtime::engine_keys` gives them), staging leftovers older than an
+    /// hour or left by a run whose process is gone, and the cached installs
+    /// of `[python] requirements`.
+    ///
+    /// # Errors
+    ///
+    /// When the index cannot be rewritten or a file cannot be removed;
+    /// what was removed before stays removed, and the store stays
+    /// consistent (a later prune finishes the work).
+    pub fn prune(&self, engines: &[String], images: PruneImages) -> Result<PruneReport> {
+        let mut removed = Vec::new();
+        for id in prunable_images(self.store, images)? {
+            let names = self.remove_image(&id)?;
+            removed.push((id, names));
+        }
         let gc = self.collect_garbage()?;
         let mut report = PruneReport {
+            images: removed,
             blobs: gc.blobs.len(),
             trees: gc.trees,
             bytes: gc.bytes + gc.tree_bytes,

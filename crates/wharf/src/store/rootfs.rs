@@ -284,6 +284,18 @@ fn clone_tree(
     Ok(())
 }
 
+/// Whether a running guest is using the unpacked tree of `image`.
+pub(super) fn in_use(store: &Store, image: &Image) -> Result<bool> {
+    let tree = store
+        .root()
+        .join("rootfs")
+        .join(tree_name(image.chain_id()?.as_ref()));
+    if !tree.is_dir() {
+        return Ok(false);
+    }
+    Ok(lock::try_lock_exclusive(&tree.join(IN_USE))?.is_none())
+}
+
 /// The unpacked trees (name and directory) that no tag reaches (`live`
 /// holds the names of those it does) and no running guest holds.
 pub(super) fn unused(store: &Store, live: &HashSet<String>) -> Result<Vec<(String, PathBuf)>> {

@@ -8,7 +8,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::prune::{self, Files, Live, PRUNE_LEFTOVER_AGE};
-use super::{LockKind, Store, rootfs};
+use super::{LockKind, PruneImages, Store, rootfs};
 use crate::digest;
 
 /// How much room one kind of thing in the store takes.
@@ -34,7 +34,8 @@ pub struct Usage {
 pub struct DiskUsage {
     /// Images the store keeps (tagged, kept untagged, or pinned by a build
     /// under way): their manifests, configs and layers, a layer shared by
-    /// several counted once. Prune removes no image.
+    /// several counted once. Reclaimable: the images the prune removes,
+    /// and the bytes only they hold.
     pub images: Usage,
     /// The build-time snapshots among the images' layers (part of
     /// `images`).
@@ -83,15 +84,18 @@ impl Store {
     /// [`StoreWriter::prune`](super::StoreWriter::prune) applies: what it
     /// reports as reclaimable is what a prune given the same `engines`
     /// (the keys of the engines whose artifacts stay, as
-    /// `Runtime::engine_keys` gives them) would remove now.
+    /// `Runtime::engine_keys` gives them) and `images` would remove now.
     ///
     /// # Errors
     ///
     /// When the store's index or a directory of it cannot be read.
-    pub fn disk_usage(&self, engines: &[String]) -> Result<DiskUsage> {
+    pub fn disk_usage(&self, engines: &[String], images: PruneImages) -> Result<DiskUsage> {
         let _lock = self.lock(LockKind::Shared)?;
-        let live = Live::of(self)?;
+        let leaving = prune::prunable_images(self, images)?;
+        let everything = Live::of(self, &[])?;
+        let live = Live::of(self, &leaving)?;
         let mut usage = DiskUsage::default();
+        usage.images.reclaimable_count = leaving.len();
 
         let mut ids: Vec<_> = self.tags()?.into_iter().map(|t| t.id).collect();
         ids.sort_by(|a, b| a.as_ref().cmp(b.as_ref()));
@@ -118,10 +122,14 @@ impl Store {
                 continue;
             }
             let size = entry.metadata().map_or(0, |m| m.len());
-            if live.blobs.contains(&*entry.file_name().to_string_lossy()) {
-                usage.images.bytes += size;
-            } else {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !everything.blobs.contains(&name) {
                 add(&mut usage.unreferenced_blobs, size, true);
+                continue;
+            }
+            usage.images.bytes += size;
+            if !live.blobs.contains(&name) {
+                usage.images.reclaimable_bytes += size;
             }
         }
 
