@@ -318,3 +318,98 @@ fn building_without_a_tag_keeps_the_image_until_removed() {
     wharf.run(["rmi", &id]).ok();
     assert_eq!(wharf.run(["images", "-q"]).ok().stdout, "");
 }
+
+#[test]
+fn a_pinned_base_is_used_as_pinned_and_recorded_in_the_image() {
+    let wharf = hello_store();
+    let base = inspect(&wharf, "hello-c")["Id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ctx = hello_context(&format!(
+        "from = \"hello-c:latest@{base}\"\n[[copy]]\nsrc = \"hello.wasm\"\ndest = \"/again/\"\n"
+    ));
+    let out = wharf
+        .run(["build", "-t", "pinned", ctx.path().to_str().unwrap()])
+        .ok();
+    assert!(!out.stderr.contains("not pinned"), "{out}");
+    let image = inspect(&wharf, "pinned");
+    let labels = &image["Config"]["Labels"];
+    assert_eq!(
+        labels["org.opencontainers.image.base.digest"],
+        base.as_str()
+    );
+    assert_eq!(
+        labels["org.opencontainers.image.base.name"],
+        format!("hello-c:latest@{base}").as_str()
+    );
+    let history = image["History"].as_array().unwrap();
+    assert_eq!(
+        history[1]["created_by"],
+        format!("FROM hello-c:latest@{base}").as_str()
+    );
+    assert_eq!(history[1]["empty_layer"], true);
+    let listed = wharf.run(["history", "pinned"]).ok();
+    let from: Vec<&str> = listed.lines()[3].split_whitespace().collect();
+    assert_eq!(from[..2], ["<none>", "FROM"], "{listed}");
+    assert!(from[2].starts_with("hello-c:latest@sha256:"), "{listed}");
+
+    // The tag moves on; the pinned base does not.
+    wharf.run(["tag", "hello-c", "old-hello"]).ok();
+    wharf.build("hello-c", ctx.path());
+    let moved = inspect(&wharf, "hello-c")["Id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(moved, base);
+    let out = wharf
+        .run(["build", "-t", "pinned-again", ctx.path().to_str().unwrap()])
+        .ok();
+    out.stderr_has(&[&format!(
+        "hello-c:latest is {} in the store; building on the pinned {}",
+        &moved[7..19],
+        &base[7..19]
+    )]);
+    assert_eq!(
+        inspect(&wharf, "pinned-again")["Config"]["Labels"]["org.opencontainers.image.base.digest"],
+        base.as_str()
+    );
+
+    // A pinned image the store does not hold: say what it holds instead.
+    wharf
+        .run(["rmi", "old-hello", "pinned", "pinned-again"])
+        .ok();
+    wharf
+        .run(["build", ctx.path().to_str().unwrap()])
+        .code(1)
+        .stderr_has(&[
+            &format!("base image hello-c:latest@{base} is not in the local store"),
+            &format!("hello-c:latest is {} there", &moved[7..19]),
+            &format!("from = \"hello-c:latest@{moved}\""),
+        ]);
+}
+
+#[test]
+fn a_base_without_a_tag_or_tagged_latest_gets_one_warning() {
+    let wharf = hello_store();
+    wharf.run(["tag", "hello-c", "hello-c:1.0"]).ok();
+    let id = inspect(&wharf, "hello-c")["Id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for (from, warned) in [
+        ("hello-c", true),
+        ("hello-c:latest", true),
+        ("hello-c:1.0", false),
+    ] {
+        let ctx = hello_context(&format!("from = \"{from}\"\n"));
+        let out = wharf
+            .run(["build", "-q", ctx.path().to_str().unwrap()])
+            .ok();
+        let warnings = out.stderr.matches("is not pinned").count();
+        assert_eq!(warnings, usize::from(warned), "{from}: {out}");
+        if warned {
+            out.stderr_has(&[&format!("pin it as hello-c@{id}")]);
+        }
+    }
+}

@@ -49,7 +49,16 @@ fn history_lists_each_layer_with_the_step_that_made_it_newest_first() {
         ["LAYER", "CREATED", "BY", "SIZE", "COMMENT"],
         "no CREATED column without recorded dates:\n{out}"
     );
-    assert_eq!(lines.len(), 5, "{out}");
+    assert_eq!(lines.len(), 6, "{out}");
+    // Where the base ends: a step with no layer, naming the base pinned.
+    let base = json(&wharf, &["inspect", "hello-c"])[0]["Id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let from: Vec<&str> = lines[4].split_whitespace().collect();
+    assert_eq!(from[..2], ["<none>", "FROM"], "{out}");
+    assert!(format!("hello-c@{base}").starts_with(from[2].trim_end_matches('…')));
+    assert_eq!(from[3..], ["0B", "wharf", "build"]);
     // Docker's width: 45 characters, the last an ellipsis.
     let long_step = format!("COPY hello.wasm {long_dest}");
     let cut = format!("{}…", &long_step[..44]);
@@ -59,7 +68,8 @@ fn history_lists_each_layer_with_the_step_that_made_it_newest_first() {
         "COPY hello.wasm /again/",
         "COPY hello.wasm /usr/bin/",
     ];
-    for ((line, layer), step) in lines[1..].iter().zip(layers.iter().rev()).zip(steps) {
+    let layered = lines[1..4].iter().chain(&lines[5..]);
+    for ((line, layer), step) in layered.zip(layers.iter().rev()).zip(steps) {
         let digest = layer["Digest"].as_str().unwrap();
         assert!(line.starts_with(&digest[7..19]), "{line} for {digest}");
         assert!(line.contains(step), "{line} lacks {step}");
@@ -81,8 +91,12 @@ fn history_lists_each_layer_with_the_step_that_made_it_newest_first() {
     assert_eq!(quiet.lines(), newest_first);
 
     let steps = json(&wharf, &["history", "--format", "json", "stacked"]);
-    let steps = steps.as_array().unwrap();
-    assert_eq!(steps.len(), 4);
+    let mut steps = steps.as_array().unwrap().clone();
+    assert_eq!(steps.len(), 5);
+    let from = steps.remove(3);
+    assert_eq!(from["Layer"], Value::Null);
+    assert_eq!(from["Size"], 0);
+    assert_eq!(from["CreatedBy"], format!("FROM hello-c@{base}").as_str());
     for (step, layer) in steps.iter().zip(layers.iter().rev()) {
         assert_eq!(step["Layer"], layer["Digest"]);
         assert_eq!(step["Size"], layer["Size"]);
@@ -117,7 +131,8 @@ fn history_shows_when_each_step_ran_for_a_dated_build() {
     // 2023-11-14: years ago, whenever the test runs; the base was built
     // without a date.
     assert!(out.lines()[1].contains(" years ago "), "{out}");
-    assert!(out.lines()[3].contains(" N/A "), "{out}");
+    assert!(out.lines()[3].contains(" years ago "), "{out}");
+    assert!(out.lines()[4].contains(" N/A "), "{out}");
     let steps = json(&wharf, &["history", "--format", "json", "dated"]);
     assert_eq!(steps[0]["CreatedAt"], "2023-11-14T22:13:20Z");
 }

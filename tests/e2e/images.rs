@@ -101,8 +101,9 @@ fn inspect_shows_digest_config_layers_and_sizes() {
     assert_eq!(layers.len(), 3);
     assert_eq!(json[1]["Layers"].as_array().unwrap().len(), 2);
     assert_eq!(layers[0], json[1]["Layers"][0], "the base layer is shared");
-    // The same labels (inherited here), the same layer.
-    assert_eq!(layers[2], json[1]["Layers"][1]);
+    // Its labels name its base (org.opencontainers.image.base.*): a
+    // labels layer of its own.
+    assert_ne!(layers[2], json[1]["Layers"][1]);
     let layer_bytes: u64 = layers.iter().map(|l| l["Size"].as_u64().unwrap()).sum();
     assert!(image["Size"].as_u64().unwrap() > layer_bytes);
     assert!(
@@ -110,9 +111,15 @@ fn inspect_shows_digest_config_layers_and_sizes() {
             .iter()
             .all(|l| l["DiffID"].as_str().unwrap().starts_with("sha256:"))
     );
-    assert_eq!(image["History"][1]["created_by"], "COPY hello.wasm /again/");
+    let base = json[1]["Id"].as_str().unwrap();
     assert_eq!(
-        image["History"][2]["created_by"],
+        image["History"][1]["created_by"],
+        format!("FROM hello-c@{base}")
+    );
+    assert_eq!(image["History"][1]["empty_layer"], true);
+    assert_eq!(image["History"][2]["created_by"], "COPY hello.wasm /again/");
+    assert_eq!(
+        image["History"][3]["created_by"],
         "LABELS copied into /.wharf/labels.json"
     );
     wharf

@@ -9,6 +9,7 @@
 //! deterministic and the config carries no build time unless
 //! `SOURCE_DATE_EPOCH` asks for one.
 
+pub mod base;
 pub mod bytecode;
 mod context;
 mod pip;
@@ -126,16 +127,7 @@ pub fn build_with_runtime(
     let context = BuildContext::open(&options.context)?;
     let base = match &manifest.base {
         Base::Scratch => None,
-        Base::Image(reference) => {
-            let image = store.resolve(&reference.to_string()).with_context(|| {
-                format!(
-                    "base image {reference} is not in the local store ({}); build or pull it first",
-                    store.root().display()
-                )
-            })?;
-            image.check_platform()?;
-            Some(image)
-        }
+        Base::Image(reference) => Some(base::resolve(store, reference)?),
     };
     // The base's interpreter compiles the build's Python sources.
     let interpreter = match runtime {
@@ -814,6 +806,9 @@ fn image_config(
     };
 
     let mut labels: HashMap<String, String> = base_config.labels.clone().into_iter().collect();
+    if let (Base::Image(reference), Some(base)) = (&manifest.base, base) {
+        labels.extend(base::labels(reference, base));
+    }
     labels.extend(manifest.labels.clone());
     let inherited = base_config.limits()?;
     let limits = Limits {
@@ -839,6 +834,9 @@ fn image_config(
 
     let mut diff_ids = config.rootfs().diff_ids().clone();
     let mut history: Vec<History> = config.history().clone().unwrap_or_default();
+    if let (Base::Image(reference), Some(base)) = (&manifest.base, base) {
+        history.push(base::history_entry(reference, base, created.as_deref())?);
+    }
     for written in layers {
         diff_ids.push(written.layer.diff_id.to_string());
         let mut entry = HistoryBuilder::default()
