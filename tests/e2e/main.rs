@@ -11,6 +11,7 @@ mod escape;
 mod guests;
 mod hostile;
 mod images;
+mod init;
 mod interrupt;
 mod launch;
 mod limits;

@@ -3,6 +3,7 @@
 
 mod build;
 mod images;
+mod init;
 mod inspect;
 mod rmi;
 mod run;
@@ -84,6 +85,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    Init(init::InitCommand),
     Build(build::BuildCommand),
     Run(run::RunCommand),
     Serve(serve::ServeCommand),
@@ -119,6 +121,7 @@ pub fn main() -> i32 {
     // the choice to whoever embeds it.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let result = match cli.command {
+        Command::Init(command) => return command.execute(),
         Command::Run(command) => return command.execute(),
         Command::Serve(command) => return command.execute(),
         Command::Build(command) => command.execute(),
