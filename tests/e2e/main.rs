@@ -12,6 +12,7 @@ mod guests;
 mod hostile;
 mod housekeeping;
 mod images;
+mod init;
 mod interrupt;
 mod launch;
 mod limits;

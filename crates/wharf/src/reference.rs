@@ -157,6 +157,47 @@ impl FromStr for ImageRef {
     }
 }
 
+/// The longest name [`repository_name_from`] makes.
+const SUGGESTED_NAME_MAX: usize = 64;
+
+/// A repository name made from free text, such as the name of the
+/// directory an app lives in: what `wharf init` suggests to tag its image
+/// with. ASCII letters are lowercased and kept with digits, `.` and `_`;
+/// every other run of characters (spaces, `-`, `+`, letters outside ASCII…)
+/// becomes one `-`; separators Docker's grammar refuses (`..`, `._`) become
+/// `-` too, and the name is trimmed to start and end with a letter or
+/// digit and cut at 64 characters. `My App` gives `my-app`, `web_2.0`
+/// stays as it is. Docker Compose names a project from its directory the
+/// same way, but drops what it cannot keep rather than turn it into `-`.
+///
+/// Returns `None` when nothing usable is left (`/`, `---`, `日本`). What it
+/// returns always parses as an [`ImageRef`] of one path component.
+pub fn repository_name_from(text: &str) -> Option<String> {
+    let mut name = String::new();
+    let mut separators = String::new();
+    for c in text.chars() {
+        let c = c.to_ascii_lowercase();
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            if !name.is_empty() && !separators.is_empty() {
+                let valid = matches!(separators.as_str(), "." | "_" | "__");
+                name.push_str(if valid { &separators } else { "-" });
+            }
+            separators.clear();
+            if name.len() == SUGGESTED_NAME_MAX {
+                break;
+            }
+            name.push(c);
+        } else {
+            separators.push(if matches!(c, '.' | '_') { c } else { '-' });
+        }
+    }
+    // A separator pushed just before the cut may end the name.
+    while name.len() > SUGGESTED_NAME_MAX || name.ends_with(['.', '_', '-']) {
+        name.pop();
+    }
+    (!name.is_empty()).then_some(name)
+}
+
 fn looks_like_domain(component: &str) -> bool {
     component.contains('.') || component.contains(':') || component == "localhost"
 }
@@ -273,6 +314,48 @@ mod tests {
         ] {
             let err = bad.parse::<ImageRef>().unwrap_err().to_string();
             assert!(err.contains("invalid reference format"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn names_are_suggested_from_directory_names() {
+        for (text, name) in [
+            ("hello", Some("hello")),
+            ("My App", Some("my-app")),
+            ("web_2.0", Some("web_2.0")),
+            ("a__b", Some("a__b")),
+            ("a---b", Some("a-b")),
+            ("a..b", Some("a-b")),
+            ("a._b", Some("a-b")),
+            ("a___b", Some("a-b")),
+            ("_hidden.", Some("hidden")),
+            ("Ünïcode app", Some("n-code-app")),
+            ("C++ tools", Some("c-tools")),
+            ("2024", Some("2024")),
+            ("", None),
+            ("---", None),
+            ("日本", None),
+        ] {
+            assert_eq!(repository_name_from(text).as_deref(), name, "{text:?}");
+        }
+        let long = "x".repeat(63) + "-yz";
+        assert_eq!(repository_name_from(&long).unwrap(), "x".repeat(63));
+        assert_eq!(repository_name_from(&"a".repeat(300)).unwrap().len(), 64);
+    }
+
+    #[test]
+    fn suggested_names_always_parse() {
+        for text in [
+            "My App", "web_2.0", "a.-b", "-x-", "x.y_z__w", "A.B", "über_", "name:tag", "a/b",
+            "x@y", " lead", "(paren)",
+        ] {
+            let name = repository_name_from(text).unwrap();
+            let parsed = parse(&name);
+            assert_eq!(
+                (parsed.repository(), parsed.tag()),
+                (name.clone(), None),
+                "{text:?}"
+            );
         }
     }
 

@@ -4,6 +4,7 @@
 mod build;
 mod history;
 mod images;
+mod init;
 mod inspect;
 mod output;
 mod rmi;
@@ -87,6 +88,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    Init(init::InitCommand),
     Build(build::BuildCommand),
     Run(run::RunCommand),
     Serve(serve::ServeCommand),
@@ -149,6 +151,7 @@ pub fn main() -> i32 {
     // the choice to whoever embeds it.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let result = match cli.command {
+        Command::Init(command) => return command.execute(),
         Command::Run(command) => return command.execute(),
         Command::Serve(command) => return command.execute(),
         Command::Build(command) => command.execute(),

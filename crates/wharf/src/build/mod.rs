@@ -189,8 +189,15 @@ pub fn build_with_runtime(
             installed.description,
             if installed.cached { " (cached)" } else { "" }
         ));
-        layers.push((installed.layer.clone(), installed.description.clone()));
     }
+    // The layer of the dependencies, first of `layers` when there is one.
+    let dependencies = match python.as_ref().filter(|i| !i.layer.is_empty()) {
+        Some(installed) => {
+            layers.push((installed.layer.clone(), installed.description.clone()));
+            1
+        }
+        None => 0,
+    };
     for copy in &manifest.copies {
         let layer = copy_layer(
             &manifest,
@@ -212,10 +219,9 @@ pub fn build_with_runtime(
     if let Some((runtime, base)) = interpreter
         && !manifest.copies.is_empty()
     {
-        let skip = usize::from(python.is_some());
         let mut copied: Vec<&mut LayerContents> = layers
             .iter_mut()
-            .skip(skip)
+            .skip(dependencies)
             .map(|(layer, _)| layer)
             .collect();
         match bytecode::compile_layers(runtime, base, &mut copied) {
@@ -258,7 +264,6 @@ pub fn build_with_runtime(
     // requirements) when the base says its preload allows it and the
     // preload imports nothing of the app's own files: then an edit of the
     // app does not take it again.
-    let dependencies = usize::from(python.is_some());
     let site_packages = base_config
         .labels
         .get(python::SITE_PACKAGES_LABEL)

@@ -103,6 +103,18 @@ pub fn install(
     };
     let site_packages =
         crate::guest_path::relative(&crate::guest_path::resolve("/", &site_packages)).to_owned();
+    // A file of comments (as `wharf init` writes one) installs nothing,
+    // and pip need not run: the build adds no layer for it.
+    if names_nothing(&file)? {
+        return Ok(Some(Installed {
+            layer: LayerContents::new(),
+            description: format!(
+                "PIP INSTALL -r {} (nothing to install)",
+                requirements.get_ref()
+            ),
+            cached: false,
+        }));
+    }
     let compiler = runtime.map(|r| (r, base));
 
     let root = store.root().join(CACHE_DIR);
@@ -180,6 +192,17 @@ pub fn install(
             packages.join(" ")
         ),
         cached,
+    }))
+}
+
+/// Whether a requirements file has nothing but blank lines and comments:
+/// no requirement, and no option line (`-r`, `--index-url`…) either.
+fn names_nothing(file: &Path) -> Result<bool> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read the requirements file {}", file.display()))?;
+    Ok(text.lines().all(|line| {
+        let line = line.trim();
+        line.is_empty() || line.starts_with('#')
     }))
 }
 
