@@ -37,10 +37,14 @@ pub fn resolve(store: &Store, reference: &ImageRef) -> Result<Image> {
     let tagged = reference
         .tagged_name()
         .filter(|_| reference.tag().is_some() || reference.digest().is_none());
+    let mut not_found = None;
     let tag_id = match &tagged {
         Some(name) => match store.resolve_id(name) {
             Ok(id) => Some(id),
-            Err(e) if e.downcast_ref::<LookupError>().is_some() => None,
+            Err(e) if e.downcast_ref::<LookupError>().is_some() => {
+                not_found = Some(e);
+                None
+            }
             Err(e) => return Err(e),
         },
         None => None,
@@ -73,10 +77,14 @@ pub fn resolve(store: &Store, reference: &ImageRef) -> Result<Image> {
         }
         None => {
             let Some(id) = tag_id else {
-                bail!(
+                let message = format!(
                     "base image {reference} is not in the local store ({}); build or pull it first",
                     store.root().display()
                 );
+                return Err(match not_found {
+                    Some(e) => e.context(message),
+                    None => anyhow::anyhow!(message),
+                });
             };
             let image = store.load_image(&id)?;
             if reference.tag().is_none_or(|tag| tag == DEFAULT_TAG) {

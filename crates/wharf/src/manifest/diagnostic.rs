@@ -1,9 +1,13 @@
-//! Errors that point into the manifest: `file:line:column: message`, with the
-//! offending line underlined, as a compiler would report them.
+//! Errors that point into the manifest: `file:line:column: message`, with
+//! the offending line underlined as rustc underlines it (rendered by
+//! `annotate-snippets`, rustc's own renderer), and a hint when one helps
+//! (`did you mean `workdir`?`).
 
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+
+use annotate_snippets::{AnnotationKind, Level, Renderer, Snippet};
 
 /// An error at a place in a manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,8 +16,9 @@ pub struct ManifestError {
     line: usize,
     column: usize,
     message: String,
-    source_line: Option<String>,
-    underline: usize,
+    /// The line the error is on, and the span within it (bytes).
+    excerpt: Option<(String, Range<usize>)>,
+    help: Option<String>,
 }
 
 impl ManifestError {
@@ -25,17 +30,18 @@ impl ManifestError {
         message: impl Into<String>,
     ) -> Self {
         let message = message.into();
+        let help = suggestion(&message);
         let Some(span) = span else {
             return Self {
                 path: path.to_owned(),
                 line: 1,
                 column: 1,
                 message,
-                source_line: None,
-                underline: 0,
+                excerpt: None,
+                help,
             };
         };
-        let start = span.start.min(source.len());
+        let start = floor_char_boundary(source, span.start.min(source.len()));
         let line_start = source[..start].rfind('\n').map_or(0, |i| i + 1);
         let line_end = source[start..]
             .find('\n')
@@ -43,18 +49,21 @@ impl ManifestError {
         let line = source[..start].matches('\n').count() + 1;
         let column = source[line_start..start].chars().count() + 1;
         let text = source[line_start..line_end].trim_end_matches('\r');
-        let underline = source[start..span.end.clamp(start, line_end)]
-            .chars()
-            .count()
-            .max(1);
+        let end = floor_char_boundary(source, span.end.clamp(start, line_start + text.len()));
         Self {
             path: path.to_owned(),
             line,
             column,
             message,
-            source_line: Some(text.to_owned()),
-            underline,
+            excerpt: Some((text.to_owned(), start - line_start..end - line_start)),
+            help,
         }
+    }
+
+    /// The same error with a hint of what to do, shown under it.
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
     }
 
     /// The 1-based line of the error.
@@ -71,36 +80,75 @@ impl ManifestError {
     pub fn message(&self) -> &str {
         &self.message
     }
+
+    /// The hint shown under the error, if any.
+    pub fn help(&self) -> Option<&str> {
+        self.help.as_deref()
+    }
 }
 
 impl fmt::Display for ManifestError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
+        let title = format!(
             "{}:{}:{}: {}",
             self.path.display(),
             self.line,
             self.column,
             self.message
-        )?;
-        if let Some(text) = &self.source_line {
-            let gutter = self.line.to_string().len();
-            write!(
-                f,
-                "\n{:gutter$} |\n{} | {}\n{:gutter$} | {}{}",
-                "",
-                self.line,
-                text,
-                "",
-                " ".repeat(self.column - 1),
-                "^".repeat(self.underline),
-            )?;
+        );
+        let Some((text, span)) = &self.excerpt else {
+            write!(f, "{title}")?;
+            if let Some(help) = &self.help {
+                write!(f, "\n  = help: {help}")?;
+            }
+            return Ok(());
+        };
+        let mut snippet = Snippet::source(text.as_str()).line_start(self.line);
+        // An empty span (the end of the file) still gets one caret.
+        let span = if span.is_empty() {
+            span.start..(span.start + 1).min(text.len().max(span.start))
+        } else {
+            span.clone()
+        };
+        let mut annotation = AnnotationKind::Primary.span(span);
+        if let Some(help) = &self.help {
+            annotation = annotation.label(help.as_str());
         }
-        Ok(())
+        snippet = snippet.annotation(annotation);
+        let report = [Level::ERROR.no_name().primary_title(title).element(snippet)];
+        write!(f, "{}", Renderer::plain().render(&report))
     }
 }
 
 impl std::error::Error for ManifestError {}
+
+/// The largest index at most `index` that starts a character of `text`.
+fn floor_char_boundary(text: &str, mut index: usize) -> usize {
+    while !text.is_char_boundary(index) {
+        index -= 1;
+    }
+    index
+}
+
+/// A hint for serde's `unknown field `X`, expected one of `a`, `b`…` and
+/// `unknown variant` messages: the expected name closest to what was
+/// written, when one is close (Jaro–Winkler similarity above 0.8, as
+/// cargo's and clap's suggestions use).
+fn suggestion(message: &str) -> Option<String> {
+    let rest = message
+        .strip_prefix("unknown field `")
+        .or_else(|| message.strip_prefix("unknown variant `"))?;
+    let (written, rest) = rest.split_once('`')?;
+    let expected = rest.split_once("expected ")?.1;
+    expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(|name| (strsim::jaro_winkler(written, name), name))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, name)| format!("did you mean `{name}`?"))
+}
 
 #[cfg(test)]
 mod tests {
@@ -120,5 +168,29 @@ mod tests {
         assert!(text.starts_with("wharf.toml:2:1: unknown field"), "{text}");
         assert!(text.contains("2 | frm = 1"), "{text}");
         assert!(text.contains("  | ^^^"), "{text}");
+    }
+
+    #[test]
+    fn an_unknown_field_close_to_a_known_one_is_named() {
+        let source = "from = \"scratch\"\nwrokdir = \"/app\"\n";
+        let message = "unknown field `wrokdir`, expected one of `from`, `workdir`, `entrypoint`";
+        let err = ManifestError::at(Path::new("wharf.toml"), source, Some(17..24), message);
+        assert_eq!(err.help(), Some("did you mean `workdir`?"));
+        let text = err.to_string();
+        assert!(text.ends_with("^^^^^^^ did you mean `workdir`?"), "{text}");
+        let far = "unknown field `zzz`, expected one of `from`, `workdir`";
+        assert_eq!(
+            ManifestError::at(Path::new("w"), source, None, far).help(),
+            None
+        );
+    }
+
+    #[test]
+    fn a_span_in_the_middle_of_a_character_or_past_the_end_is_safe() {
+        let source = "from = \"é\"";
+        let err = ManifestError::at(Path::new("w"), source, Some(9..10), "bad");
+        assert_eq!((err.line(), err.column()), (1, 9));
+        let end = ManifestError::at(Path::new("w"), source, Some(50..60), "eof");
+        assert!(end.to_string().contains("1 | from"), "{end}");
     }
 }
