@@ -9,9 +9,13 @@ use std::path::{Path, PathBuf};
 
 use annotate_snippets::{AnnotationKind, Level, Renderer, Snippet};
 
-/// An error at a place in a manifest.
+/// An error at a place in a manifest (boxed: errors travel in `Result`s
+/// that are otherwise small).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ManifestError {
+pub struct ManifestError(Box<Located>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Located {
     path: PathBuf,
     line: usize,
     column: usize,
@@ -32,14 +36,14 @@ impl ManifestError {
         let message = message.into();
         let help = suggestion(&message);
         let Some(span) = span else {
-            return Self {
+            return Self(Box::new(Located {
                 path: path.to_owned(),
                 line: 1,
                 column: 1,
                 message,
                 excerpt: None,
                 help,
-            };
+            }));
         };
         let start = floor_char_boundary(source, span.start.min(source.len()));
         let line_start = source[..start].rfind('\n').map_or(0, |i| i + 1);
@@ -50,60 +54,61 @@ impl ManifestError {
         let column = source[line_start..start].chars().count() + 1;
         let text = source[line_start..line_end].trim_end_matches('\r');
         let end = floor_char_boundary(source, span.end.clamp(start, line_start + text.len()));
-        Self {
+        Self(Box::new(Located {
             path: path.to_owned(),
             line,
             column,
             message,
             excerpt: Some((text.to_owned(), start - line_start..end - line_start)),
             help,
-        }
+        }))
     }
 
     /// The same error with a hint of what to do, shown under it.
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
-        self.help = Some(help.into());
+        self.0.help = Some(help.into());
         self
     }
 
     /// The 1-based line of the error.
     pub fn line(&self) -> usize {
-        self.line
+        self.0.line
     }
 
     /// The 1-based column (in characters) of the error.
     pub fn column(&self) -> usize {
-        self.column
+        self.0.column
     }
 
     /// What is wrong, without the position.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
 
     /// The hint shown under the error, if any.
     pub fn help(&self) -> Option<&str> {
-        self.help.as_deref()
+        self.0.help.as_deref()
     }
 }
 
 impl fmt::Display for ManifestError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let error = &self.0;
         let title = format!(
             "{}:{}:{}: {}",
-            self.path.display(),
-            self.line,
-            self.column,
-            self.message
+            error.path.display(),
+            error.line,
+            error.column,
+            error.message
         );
-        let Some((text, span)) = &self.excerpt else {
+        let Some((text, span)) = &error.excerpt else {
             write!(f, "{title}")?;
-            if let Some(help) = &self.help {
+            if let Some(help) = &error.help {
                 write!(f, "\n  = help: {help}")?;
             }
             return Ok(());
         };
-        let mut snippet = Snippet::source(text.as_str()).line_start(self.line);
+        let mut snippet = Snippet::source(text.as_str()).line_start(error.line);
         // An empty span (the end of the file) still gets one caret.
         let span = if span.is_empty() {
             span.start..(span.start + 1).min(text.len().max(span.start))
@@ -111,7 +116,7 @@ impl fmt::Display for ManifestError {
             span.clone()
         };
         let mut annotation = AnnotationKind::Primary.span(span);
-        if let Some(help) = &self.help {
+        if let Some(help) = &error.help {
             annotation = annotation.label(help.as_str());
         }
         snippet = snippet.annotation(annotation);
