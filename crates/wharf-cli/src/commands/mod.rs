@@ -7,6 +7,8 @@ mod images;
 mod init;
 mod inspect;
 mod output;
+#[cfg(test)]
+mod reference;
 mod rmi;
 mod run;
 mod save;
