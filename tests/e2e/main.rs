@@ -19,6 +19,7 @@ mod python_sci;
 mod registry;
 mod registry_support;
 mod run;
+mod save;
 mod serve;
 mod snapshot;
 mod store;

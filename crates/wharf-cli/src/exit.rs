@@ -14,3 +14,27 @@ pub const FAILURE: i32 = 1;
 pub fn for_run_error(error: &anyhow::Error) -> i32 {
     wharf::runtime::status::for_error(error)
 }
+
+/// The status for an error that ended a command other than `run` and
+/// `serve`: [`WHARF_ERROR`] for what could not be done as asked (an
+/// archive for a terminal, as for bad flags), [`FAILURE`] for every other.
+pub fn for_error(error: &anyhow::Error) -> i32 {
+    let refused = error.chain().any(|e| {
+        e.downcast_ref::<Refused>().is_some()
+            || e.downcast_ref::<wharf::archive::ToTerminal>().is_some()
+    });
+    if refused { WHARF_ERROR } else { FAILURE }
+}
+
+/// What wharf refuses to do as asked, with what to do instead: a usage
+/// error, reported with [`WHARF_ERROR`] as bad flags are.
+#[derive(Debug)]
+pub struct Refused(pub String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
