@@ -448,7 +448,7 @@ pub fn load(store: &Store, input: impl Read) -> Result<Vec<(LoadedImage, Image)>
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -467,7 +467,7 @@ mod tests {
     }
 
     /// A store holding one small image, tagged `app:1`.
-    fn store_with_image() -> (tempfile::TempDir, Store, Image) {
+    pub(crate) fn store_with_image() -> (tempfile::TempDir, Store, Image) {
         let home = tempfile::tempdir().unwrap();
         let store = Store::open(home.path()).unwrap();
         let context = tempfile::tempdir().unwrap();

@@ -65,6 +65,78 @@ pub struct Pulled {
     pub name: Option<String>,
 }
 
+/// When to pull an image before running it: `docker run --pull`'s
+/// policies. Only a reference that names a registry (`HOST/NAME`, see
+/// [`ImageRef::domain`]) is ever pulled this way: a short name stays local,
+/// since the registry a short name means by default, Docker Hub, holds
+/// Linux images rather than Wasm ones.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PullPolicy {
+    /// Pull when the store lacks the image (Docker's default).
+    #[default]
+    Missing,
+    /// Never pull: an image the store lacks is an error.
+    Never,
+    /// Pull every time, so that a tag moved on the registry is followed.
+    Always,
+}
+
+impl PullPolicy {
+    /// The reference to pull before running `image` (a name, a digest
+    /// reference or an image ID, as the store resolves them), if any:
+    /// `None` under [`PullPolicy::Never`], for a name without a registry,
+    /// for an ID, and under [`PullPolicy::Missing`] when the store has the
+    /// image.
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot be read.
+    pub fn to_pull(self, store: &Store, image: &str) -> Result<Option<ImageRef>> {
+        if self == PullPolicy::Never {
+            return Ok(None);
+        }
+        let Some(reference) = image
+            .parse::<ImageRef>()
+            .ok()
+            .filter(|r| r.domain().is_some())
+        else {
+            return Ok(None);
+        };
+        if self == PullPolicy::Always {
+            return Ok(Some(reference));
+        }
+        match store.resolve_id(image) {
+            Ok(_) => Ok(None),
+            Err(e) if is_not_found(&e) => Ok(Some(reference)),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Whether an error says that the store has no such image.
+fn is_not_found(error: &anyhow::Error) -> bool {
+    error.chain().any(|e| {
+        matches!(
+            e.downcast_ref::<crate::store::LookupError>(),
+            Some(crate::store::LookupError::NotFound(_))
+        )
+    })
+}
+
+impl std::str::FromStr for PullPolicy {
+    type Err = anyhow::Error;
+
+    /// `missing`, `never` or `always`, as `docker run --pull` takes them.
+    fn from_str(text: &str) -> Result<Self> {
+        match text {
+            "missing" => Ok(Self::Missing),
+            "never" => Ok(Self::Never),
+            "always" => Ok(Self::Always),
+            _ => bail!("unknown pull policy '{text}': use missing, never or always"),
+        }
+    }
+}
+
 /// A client for OCI registries.
 pub struct Registry {
     client: Client,
@@ -578,4 +650,46 @@ fn one_line(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text.replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_names_that_give_a_registry_are_pulled_before_a_run() {
+        let (_home, store, image) = crate::archive::tests::store_with_image();
+        let to_pull = |policy: PullPolicy, image: &str| {
+            policy
+                .to_pull(&store, image)
+                .unwrap()
+                .map(|r| r.to_string())
+        };
+        let remote = "localhost:5000/me/app:1";
+        assert_eq!(
+            to_pull(PullPolicy::Missing, remote).as_deref(),
+            Some(remote)
+        );
+        assert_eq!(to_pull(PullPolicy::Always, remote).as_deref(), Some(remote));
+        assert_eq!(to_pull(PullPolicy::Never, remote), None);
+        // Short names and IDs are never pulled.
+        for local in ["app:1", "nothing-here", "me/app:1", image.id.as_ref()] {
+            for policy in [PullPolicy::Missing, PullPolicy::Always] {
+                assert_eq!(to_pull(policy, local), None, "{local}");
+            }
+        }
+        // An image the store has is pulled again only under Always.
+        let writer = store.write().unwrap();
+        let descriptor = image::descriptor(
+            MediaType::ImageManifest,
+            image.id.clone(),
+            image.manifest_size,
+        );
+        writer.tag(remote, &descriptor).unwrap();
+        drop(writer);
+        assert_eq!(to_pull(PullPolicy::Missing, remote), None);
+        assert_eq!(to_pull(PullPolicy::Always, remote).as_deref(), Some(remote));
+        assert_eq!("always".parse::<PullPolicy>().unwrap(), PullPolicy::Always);
+        assert!("sometimes".parse::<PullPolicy>().is_err());
+    }
 }
