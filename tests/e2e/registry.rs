@@ -424,17 +424,7 @@ fn login_credentials_and_docker_config_are_used_and_logout_forgets() {
         .code(1)
         .stderr_has(&["wharf login"]);
 
-    let login = wharf
-        .command(["login", "-u", "wharfy", "--password-stdin", &proxy.host()])
-        .env("WHARF_CONFIG", wharf.home().join("config"))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut login = login;
-    std::io::Write::write_all(login.stdin.as_mut().unwrap(), b"s3cret\n").unwrap();
-    drop(login.stdin.take());
-    assert!(login.wait().unwrap().success());
+    login(&wharf, &proxy.host(), "wharfy", "s3cret").ok();
     isolated(&wharf, &["pull", &name]).ok();
     isolated(&wharf, &["logout", &proxy.host()])
         .ok()
@@ -619,4 +609,91 @@ fn run_and_serve_pull_with_insecure_and_serve_pulls_too() {
         .run(["serve", "-p", "0", "--pull", "never", &name])
         .code(125)
         .stderr_has(&[&format!("no such image: {name}")]);
+}
+
+/// bcrypt of `s3cret` at cost 5, as `htpasswd -nbB` writes it: the
+/// password the registries of the login tests know `wharfy` by.
+const S3CRET_BCRYPT: &str = "$2b$05$jhUbMvah513bxiFt6ib5DeVgLFszAln9qv9eaaIc/NGyult489m0.";
+
+/// `wharf login -u USER --password-stdin REGISTRY` with `password` on
+/// stdin, credentials kept in the store's own config directory.
+fn login(wharf: &Wharf, registry: &str, user: &str, password: &str) -> crate::support::Outcome {
+    let mut child = wharf
+        .command(["login", "-u", user, "--password-stdin", registry])
+        .env("WHARF_CONFIG", wharf.home().join("config"))
+        .env("DOCKER_CONFIG", wharf.home().join("docker-config"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    std::io::Write::write_all(&mut stdin, format!("{password}\n").as_bytes()).unwrap();
+    drop(stdin);
+    crate::support::Outcome::from_output(child.wait_with_output().unwrap())
+}
+
+fn saved_logins(wharf: &Wharf) -> Value {
+    match std::fs::read(wharf.home().join("config/auth.json")) {
+        Ok(bytes) => serde_json::from_slice::<Value>(&bytes).unwrap()["auths"].clone(),
+        Err(_) => Value::Null,
+    }
+}
+
+#[test]
+fn login_checks_credentials_with_a_registry_that_asks_for_them() {
+    let registry = TestRegistry::with_htpasswd("wharfy", S3CRET_BCRYPT);
+    let host = registry.host();
+    let wharf = hello_store();
+    let name = format!("{host}/me/hello:1");
+    wharf.run(["tag", "hello-c", &name]).ok();
+    isolated(&wharf, &["push", &name])
+        .code(1)
+        .stderr_has(&["(401 unauthorized): log in with `wharf login"]);
+
+    // Wrong password, wrong user: refused, nothing saved.
+    for (user, password) in [("wharfy", "wrong"), ("nobody", "s3cret")] {
+        let out = login(&wharf, &host, user, password).code(77);
+        out.stderr_has(&[&format!("login to {host} failed: unauthorized")]);
+        assert_eq!(saved_logins(&wharf), Value::Null, "{out}");
+    }
+    // Nothing listening: a status of its own, nothing saved.
+    login(&wharf, "127.0.0.1:9", "wharfy", "s3cret")
+        .code(69)
+        .stderr_has(&["cannot reach the registry 127.0.0.1:9"]);
+    assert_eq!(saved_logins(&wharf), Value::Null);
+
+    login(&wharf, &host, "wharfy", "s3cret")
+        .ok()
+        .stdout_has(&[&format!("Login Succeeded: credentials for {host} saved in")]);
+    assert!(saved_logins(&wharf)[&host].is_object());
+    // What was saved works for push and pull.
+    isolated(&wharf, &["push", &name]).ok();
+    isolated(&wharf, &["rmi", &name]).ok();
+    isolated(&wharf, &["pull", &name]).ok();
+    // A wrong password later leaves the good one saved.
+    login(&wharf, &host, "wharfy", "wrong").code(77);
+    isolated(&wharf, &["pull", &name]).ok();
+}
+
+#[test]
+fn login_follows_a_bearer_challenge_to_the_token_service() {
+    use base64::Engine;
+    let (registry, path) = published();
+    let basic = base64::engine::general_purpose::STANDARD.encode("wharfy:s3cret");
+    let proxy = Proxy::start(
+        registry.port(),
+        Fault::RequireBearer {
+            basic: format!("Basic {basic}"),
+            token: "t0ken".into(),
+        },
+    );
+    let host = proxy.host();
+    let wharf = Wharf::new();
+    login(&wharf, &host, "wharfy", "wrong")
+        .code(77)
+        .stderr_has(&[&format!("login to {host} failed: unauthorized")]);
+    assert_eq!(saved_logins(&wharf), Value::Null);
+    login(&wharf, &host, "wharfy", "s3cret").ok();
+    isolated(&wharf, &["pull", &format!("{host}/{path}")]).ok();
 }

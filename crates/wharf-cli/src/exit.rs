@@ -15,15 +15,34 @@ pub fn for_run_error(error: &anyhow::Error) -> i32 {
     wharf::runtime::status::for_error(error)
 }
 
+/// `wharf login`: the registry turned the credentials down. 77, sysexits'
+/// `EX_NOPERM`.
+pub const UNAUTHORIZED: i32 = 77;
+
+/// `wharf login`: the registry could not be reached. 69, sysexits'
+/// `EX_UNAVAILABLE`.
+pub const UNREACHABLE: i32 = 69;
+
 /// The status for an error that ended a command other than `run` and
 /// `serve`: [`WHARF_ERROR`] for what could not be done as asked (an
-/// archive for a terminal, as for bad flags), [`FAILURE`] for every other.
+/// archive for a terminal, as for bad flags), [`UNAUTHORIZED`] and
+/// [`UNREACHABLE`] for a login that failed so, [`FAILURE`] for every
+/// other.
 pub fn for_error(error: &anyhow::Error) -> i32 {
-    let refused = error.chain().any(|e| {
-        e.downcast_ref::<Refused>().is_some()
-            || e.downcast_ref::<wharf::archive::ToTerminal>().is_some()
-    });
-    if refused { WHARF_ERROR } else { FAILURE }
+    use wharf::registry::LoginError;
+    for cause in error.chain() {
+        if cause.downcast_ref::<Refused>().is_some()
+            || cause.downcast_ref::<wharf::archive::ToTerminal>().is_some()
+        {
+            return WHARF_ERROR;
+        }
+        match cause.downcast_ref::<LoginError>() {
+            Some(LoginError::Unauthorized { .. }) => return UNAUTHORIZED,
+            Some(LoginError::Unreachable { .. }) => return UNREACHABLE,
+            _ => {}
+        }
+    }
+    FAILURE
 }
 
 /// What wharf refuses to do as asked, with what to do instead: a usage

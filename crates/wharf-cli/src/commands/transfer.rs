@@ -194,9 +194,14 @@ pub(super) fn explain_missing(error: anyhow::Error, image: &str) -> anyhow::Erro
     }
 }
 
-/// Log in to a registry: save credentials for push and pull.
+/// Log in to a registry: check credentials with it, then save them for
+/// push and pull.
 #[derive(Debug, Args)]
 pub struct LoginCommand {
+    /// Talk plain HTTP to this registry (loopback registries always are).
+    #[arg(long)]
+    insecure: bool,
+
     /// User name.
     #[arg(short, long)]
     username: String,
@@ -229,15 +234,19 @@ impl LoginCommand {
         if secret.is_empty() {
             bail!("the password is empty");
         }
-        auth::save(
-            &self.registry,
-            &Credentials {
-                username: self.username,
-                secret,
-            },
-        )?;
+        let credentials = Credentials {
+            username: self.username,
+            secret,
+        };
+        let mut insecure = Registry::plain_http_for_registry(&self.registry);
+        if self.insecure {
+            insecure.push(self.registry.clone());
+        }
+        let registry = Registry::new(&insecure)?;
+        super::block_on(registry.login(&self.registry, &credentials))??;
+        auth::save(&self.registry, &credentials)?;
         println!(
-            "Credentials for {} saved in {}",
+            "Login Succeeded: credentials for {} saved in {}",
             self.registry,
             auth::wharf_auth_file()?.display()
         );
