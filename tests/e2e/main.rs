@@ -21,6 +21,7 @@ mod python_sci;
 mod registry;
 mod registry_support;
 mod run;
+mod save;
 mod serve;
 mod shell;
 mod snapshot;

@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 use crate::registry_support::{Fault, Proxy, TestRegistry, http_get, oras, skopeo};
-use crate::support::{Wharf, hello_c, hello_store, python_store};
+use crate::support::{Wharf, hello_c, hello_context, hello_store, python_store};
 
 /// Copies the image `tag` of the OCI layout `dir` to `name` in a registry
 /// with skopeo, every platform of an index when `all`.
@@ -424,17 +424,7 @@ fn login_credentials_and_docker_config_are_used_and_logout_forgets() {
         .code(1)
         .stderr_has(&["wharf login"]);
 
-    let login = wharf
-        .command(["login", "-u", "wharfy", "--password-stdin", &proxy.host()])
-        .env("WHARF_CONFIG", wharf.home().join("config"))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut login = login;
-    std::io::Write::write_all(login.stdin.as_mut().unwrap(), b"s3cret\n").unwrap();
-    drop(login.stdin.take());
-    assert!(login.wait().unwrap().success());
+    login(&wharf, &proxy.host(), "wharfy", "s3cret").ok();
     isolated(&wharf, &["pull", &name]).ok();
     isolated(&wharf, &["logout", &proxy.host()])
         .ok()
@@ -510,4 +500,200 @@ fn push_needs_a_local_image_with_that_name() {
         .run(["push", "127.0.0.1:1/none/here:1"])
         .code(1)
         .stderr_has(&["tag the image first: wharf tag IMAGE 127.0.0.1:1/none/here:1"]);
+}
+
+/// An image of the C guest whose environment says `VERSION=version`.
+fn versioned(wharf: &Wharf, tag: &str, version: u32) {
+    let ctx = hello_context(&format!(
+        "from = \"scratch\"\nentrypoint = [\"/hello.wasm\"]\n[env]\nVERSION = \"{version}\"\n\
+         [[copy]]\nsrc = \"hello.wasm\"\ndest = \"/\"\n"
+    ));
+    wharf.build(tag, ctx.path());
+}
+
+#[test]
+fn run_pulls_an_image_that_names_a_registry_as_docker_run_does() {
+    let (registry, path) = published();
+    let name = format!("{}/{path}", registry.host());
+    let wharf = Wharf::new();
+    let out = wharf.run(["run", &name, "--quiet", "--exit", "6"]).code(6);
+    out.stderr_has(&[
+        &format!("unable to find image '{name}' locally"),
+        "Downloaded",
+        &format!("Pulled {name} (sha256:"),
+    ]);
+    assert_eq!(out.stdout, "", "stdout is the guest's alone:\n{out}");
+    wharf
+        .run(["images"])
+        .ok()
+        .stdout_has(&[&format!("{}/me/hello", registry.host())]);
+    // Present now: no second pull.
+    let again = wharf.run(["run", &name, "--quiet"]).ok();
+    assert_eq!(again.stderr, "", "{again}");
+
+    // --pull never keeps the old error and status.
+    let never = Wharf::new();
+    never
+        .run(["run", "--pull", "never", &name])
+        .code(125)
+        .stderr_has(&[&format!("no such image: {name}")]);
+    assert_eq!(never.run(["images", "-q"]).ok().stdout, "");
+
+    // A short name is never pulled; the error says what to do.
+    never.run(["run", "hello"]).code(125).stderr_has(&[
+        "no such image: hello; wharf has no default registry: name one, e.g. \
+             localhost:5000/hello, or build it",
+    ]);
+
+    // A registry that cannot be reached: wharf's error, 125, as docker run.
+    never
+        .run(["run", "127.0.0.1:9/me/hello:1"])
+        .code(125)
+        .stderr_has(&["cannot reach the registry 127.0.0.1:9"]);
+}
+
+#[test]
+fn run_pull_always_follows_a_tag_pushed_again() {
+    let registry = TestRegistry::start();
+    let publisher = Wharf::new();
+    let name = format!("{}/me/app:1", registry.host());
+    versioned(&publisher, &name, 1);
+    publisher.run(["push", &name]).ok();
+
+    let wharf = Wharf::new();
+    wharf
+        .run(["run", &name])
+        .ok()
+        .stdout_has(&["env VERSION=1"]);
+    versioned(&publisher, &name, 2);
+    publisher.run(["push", &name]).ok();
+    // The default policy keeps what the store has.
+    wharf
+        .run(["run", &name])
+        .ok()
+        .stdout_has(&["env VERSION=1"]);
+    let out = wharf.run(["run", "--pull", "always", &name]).ok();
+    out.stdout_has(&["env VERSION=2"]);
+    out.stderr_has(&[&format!("Pulled {name}")]);
+    assert!(!out.stderr.contains("unable to find"), "{out}");
+    wharf
+        .run(["run", "--pull", "never", &name])
+        .ok()
+        .stdout_has(&["env VERSION=2"]);
+}
+
+#[test]
+fn run_and_serve_pull_with_insecure_and_serve_pulls_too() {
+    let (registry, path) = published();
+    // 127.1 is 127.0.0.1, but not a name wharf knows for the loopback
+    // interface: HTTPS unless --insecure, as for any other host.
+    let name = format!("127.1:{}/{path}", registry.port());
+    let wharf = Wharf::new();
+    wharf
+        .run(["run", &name, "--quiet"])
+        .code(125)
+        .stderr_has(&["cannot reach the registry 127.1:", "--insecure"]);
+    assert_eq!(wharf.run(["images", "-q"]).ok().stdout, "");
+    wharf.run(["run", "--insecure", &name, "--quiet"]).ok();
+
+    let served = Wharf::new();
+    let server = crate::serve::Served::start(&served, &["--insecure", &name]);
+    let log = server.log().join("\n");
+    assert!(log.contains(&format!("Pulled {name}")), "{log}");
+    drop(server);
+    served
+        .run(["images"])
+        .ok()
+        .stdout_has(&[&format!("127.1:{}/me/hello", registry.port())]);
+    Wharf::new()
+        .run(["serve", "-p", "0", "--pull", "never", &name])
+        .code(125)
+        .stderr_has(&[&format!("no such image: {name}")]);
+}
+
+/// bcrypt of `s3cret` at cost 5, as `htpasswd -nbB` writes it: the
+/// password the registries of the login tests know `wharfy` by.
+const S3CRET_BCRYPT: &str = "$2b$05$jhUbMvah513bxiFt6ib5DeVgLFszAln9qv9eaaIc/NGyult489m0.";
+
+/// `wharf login -u USER --password-stdin REGISTRY` with `password` on
+/// stdin, credentials kept in the store's own config directory.
+fn login(wharf: &Wharf, registry: &str, user: &str, password: &str) -> crate::support::Outcome {
+    let mut child = wharf
+        .command(["login", "-u", user, "--password-stdin", registry])
+        .env("WHARF_CONFIG", wharf.home().join("config"))
+        .env("DOCKER_CONFIG", wharf.home().join("docker-config"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    std::io::Write::write_all(&mut stdin, format!("{password}\n").as_bytes()).unwrap();
+    drop(stdin);
+    crate::support::Outcome::from_output(child.wait_with_output().unwrap())
+}
+
+fn saved_logins(wharf: &Wharf) -> Value {
+    match std::fs::read(wharf.home().join("config/auth.json")) {
+        Ok(bytes) => serde_json::from_slice::<Value>(&bytes).unwrap()["auths"].clone(),
+        Err(_) => Value::Null,
+    }
+}
+
+#[test]
+fn login_checks_credentials_with_a_registry_that_asks_for_them() {
+    let registry = TestRegistry::with_htpasswd("wharfy", S3CRET_BCRYPT);
+    let host = registry.host();
+    let wharf = hello_store();
+    let name = format!("{host}/me/hello:1");
+    wharf.run(["tag", "hello-c", &name]).ok();
+    isolated(&wharf, &["push", &name])
+        .code(1)
+        .stderr_has(&["(401 unauthorized): log in with `wharf login"]);
+
+    // Wrong password, wrong user: refused, nothing saved.
+    for (user, password) in [("wharfy", "wrong"), ("nobody", "s3cret")] {
+        let out = login(&wharf, &host, user, password).code(77);
+        out.stderr_has(&[&format!("login to {host} failed: unauthorized")]);
+        assert_eq!(saved_logins(&wharf), Value::Null, "{out}");
+    }
+    // Nothing listening: a status of its own, nothing saved.
+    login(&wharf, "127.0.0.1:9", "wharfy", "s3cret")
+        .code(69)
+        .stderr_has(&["cannot reach the registry 127.0.0.1:9"]);
+    assert_eq!(saved_logins(&wharf), Value::Null);
+
+    login(&wharf, &host, "wharfy", "s3cret")
+        .ok()
+        .stdout_has(&[&format!("Login Succeeded: credentials for {host} saved in")]);
+    assert!(saved_logins(&wharf)[&host].is_object());
+    // What was saved works for push and pull.
+    isolated(&wharf, &["push", &name]).ok();
+    isolated(&wharf, &["rmi", &name]).ok();
+    isolated(&wharf, &["pull", &name]).ok();
+    // A wrong password later leaves the good one saved.
+    login(&wharf, &host, "wharfy", "wrong").code(77);
+    isolated(&wharf, &["pull", &name]).ok();
+}
+
+#[test]
+fn login_follows_a_bearer_challenge_to_the_token_service() {
+    use base64::Engine;
+    let (registry, path) = published();
+    let basic = base64::engine::general_purpose::STANDARD.encode("wharfy:s3cret");
+    let proxy = Proxy::start(
+        registry.port(),
+        Fault::RequireBearer {
+            basic: format!("Basic {basic}"),
+            token: "t0ken".into(),
+        },
+    );
+    let host = proxy.host();
+    let wharf = Wharf::new();
+    login(&wharf, &host, "wharfy", "wrong")
+        .code(77)
+        .stderr_has(&[&format!("login to {host} failed: unauthorized")]);
+    assert_eq!(saved_logins(&wharf), Value::Null);
+    login(&wharf, &host, "wharfy", "s3cret").ok();
+    isolated(&wharf, &["pull", &format!("{host}/{path}")]).ok();
 }

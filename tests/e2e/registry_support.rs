@@ -27,20 +27,36 @@ fn free_port() -> u16 {
 
 impl TestRegistry {
     pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// A registry that asks for a user name and password (distribution's
+    /// `htpasswd` auth, a Basic challenge): `user` with the password whose
+    /// bcrypt hash is `bcrypt`.
+    pub fn with_htpasswd(user: &str, bcrypt: &str) -> Self {
+        Self::start_with(Some(&format!("{user}:{bcrypt}\n")))
+    }
+
+    fn start_with(htpasswd: Option<&str>) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("wharf-registry-")
             .tempdir()
             .unwrap();
         let port = free_port();
         let config = dir.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
-                dir.path().join("data").display()
-            ),
-        )
-        .unwrap();
+        let mut text = format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.path().join("data").display()
+        );
+        if let Some(htpasswd) = htpasswd {
+            let file = dir.path().join("htpasswd");
+            std::fs::write(&file, htpasswd).unwrap();
+            text.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: wharf-test\n    path: {}\n",
+                file.display()
+            ));
+        }
+        std::fs::write(&config, text).unwrap();
         let child = Command::new("docker-registry")
             .arg("serve")
             .arg(&config)
@@ -54,9 +70,10 @@ impl TestRegistry {
             _dir: dir,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
+        // Up when /v2/ answers: 200, or 401 when it asks for credentials.
         while Instant::now() < deadline {
             if let Ok(reply) = http_get(port, "/v2/")
-                && reply.starts_with("HTTP/1.1 200")
+                && (reply.starts_with("HTTP/1.1 200") || reply.starts_with("HTTP/1.1 401"))
             {
                 return registry;
             }
@@ -110,6 +127,11 @@ pub enum Fault {
     /// Demand this `Authorization` header (Basic challenge otherwise),
     /// then forward.
     RequireAuth(String),
+    /// Token authentication, as Docker Hub does it: requests without
+    /// `Bearer TOKEN` get a Bearer challenge naming the proxy's own
+    /// `/token` as the realm, which issues `token` to a request with the
+    /// `Authorization` header `basic` (401 otherwise).
+    RequireBearer { basic: String, token: String },
 }
 
 /// A proxy in front of a registry; it stops when dropped.
@@ -182,6 +204,12 @@ fn serve(mut client: TcpStream, upstream: u16, fault: &Fault) -> std::io::Result
     loop {
         let (head, body) = read_message(&mut client, true)?;
         let request_line = head.lines().next().unwrap_or_default().to_owned();
+        let header = |name: &str| {
+            head.lines().find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+            })
+        };
         match fault {
             Fault::Status(code) => {
                 let extra = if *code == 401 {
@@ -195,12 +223,37 @@ fn serve(mut client: TcpStream, upstream: u16, fault: &Fault) -> std::io::Result
                 )?;
                 return Ok(());
             }
+            Fault::RequireBearer { basic, token } => {
+                let given = header("authorization");
+                if request_line.starts_with("GET /token?") {
+                    let reply = if given.as_deref() == Some(basic.as_str()) {
+                        format!("{{\"token\":\"{token}\"}}")
+                    } else {
+                        String::new()
+                    };
+                    let status = if reply.is_empty() {
+                        "401 Unauthorized"
+                    } else {
+                        "200 OK"
+                    };
+                    write!(
+                        client,
+                        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}",
+                        reply.len()
+                    )?;
+                    return Ok(());
+                }
+                if given != Some(format!("Bearer {token}")) {
+                    let realm = format!("http://{}/token", header("host").unwrap_or_default());
+                    write!(
+                        client,
+                        "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"{realm}\",service=\"wharf-test\"\r\nContent-Type: application/json\r\nContent-Length: 67\r\nConnection: close\r\n\r\n{{\"errors\":[{{\"code\":\"UNAUTHORIZED\",\"message\":\"authentication required\"}}]}}"
+                    )?;
+                    return Ok(());
+                }
+            }
             Fault::RequireAuth(expected) => {
-                let given = head.lines().find_map(|l| {
-                    let (k, v) = l.split_once(':')?;
-                    k.eq_ignore_ascii_case("authorization")
-                        .then(|| v.trim().to_owned())
-                });
+                let given = header("authorization");
                 if given.as_deref() != Some(expected.as_str()) {
                     write!(
                         client,

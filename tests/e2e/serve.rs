@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::support::{Wharf, python_sci_store, python_store, repo};
 
 /// A running `wharf serve`, its stderr collected line by line.
-struct Served {
+pub(crate) struct Served {
     child: Child,
     address: String,
     log: Arc<Mutex<Vec<String>>>,
@@ -22,7 +22,7 @@ struct Served {
 impl Served {
     /// Starts `wharf serve -p 0 ARGS` and waits until it says where it
     /// listens.
-    fn start(wharf: &Wharf, args: &[&str]) -> Self {
+    pub(crate) fn start(wharf: &Wharf, args: &[&str]) -> Self {
         let mut command = wharf.command(["serve", "-p", "0"].iter().chain(args));
         let mut child = command.stderr(Stdio::piped()).spawn().unwrap();
         let stderr = BufReader::new(child.stderr.take().unwrap());
@@ -67,7 +67,7 @@ impl Served {
     }
 
     /// The lines of stderr so far.
-    fn log(&self) -> Vec<String> {
+    pub(crate) fn log(&self) -> Vec<String> {
         self.log.lock().unwrap().clone()
     }
 

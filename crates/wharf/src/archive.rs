@@ -36,16 +36,119 @@ pub struct LoadedImage {
     pub name: Option<String>,
 }
 
-/// Writes `images` (with the names to record) to an OCI archive at `out`.
-/// The file appears complete or not at all.
-pub fn save(store: &Store, images: &[(Image, Option<ImageRef>)], out: &Path) -> Result<()> {
-    let dir = out
+/// Writes `images` (with the names to record) to an OCI archive at `path`,
+/// as `docker save -o` does:
+///
+/// - a regular file, or nothing yet: the archive is written to a temporary
+///   file beside it and renamed into place, so the file appears complete or
+///   not at all, and a failed save leaves what was there untouched. A
+///   symbolic link is followed to its final target, which is replaced; the
+///   link stays a link. A new file gets the usual permissions (0666 less the
+///   umask on Unix), a replaced one keeps its own;
+/// - anything else (a named pipe, a character device such as `/dev/stdout`
+///   or `/dev/null`): it is opened and written into, never replaced.
+///
+/// # Errors
+///
+/// [`ToTerminal`] when `path` is a terminal (an archive is binary; `docker
+/// save` refuses one too); a directory; a blob missing from the store; any
+/// I/O error.
+pub fn save(store: &Store, images: &[(Image, Option<ImageRef>)], path: &Path) -> Result<()> {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => bail!("{} is a directory", path.display()),
+        Ok(meta) if !meta.is_file() => return save_into_device(store, images, path),
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("cannot use {}", path.display())),
+    }
+    let target = final_target(path)?;
+    let existing = match std::fs::symlink_metadata(&target) {
+        Ok(meta) if meta.is_file() => Some(meta.permissions()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        // A link whose text is not a path (a Linux /proc/self/fd/N link
+        // to a file that was deleted): write through it, in place.
+        _ => return save_into_device(store, images, path),
+    };
+    let dir = target
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let temp =
-        NamedTempFile::new_in(dir).with_context(|| format!("cannot write in {}", dir.display()))?;
-    let mut tar = tar::Builder::new(BufWriter::new(temp.as_file()));
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".wharf-save-");
+    #[cfg(unix)]
+    if existing.is_none() {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    let temp = builder
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot write in {}", dir.display()))?;
+    write(store, images, BufWriter::new(temp.as_file()))?;
+    temp.as_file().sync_all()?;
+    if let Some(permissions) = existing {
+        std::fs::set_permissions(temp.path(), permissions)
+            .with_context(|| format!("cannot give {} its permissions back", target.display()))?;
+    }
+    temp.persist(&target)
+        .with_context(|| format!("cannot write {}", target.display()))?;
+    Ok(())
+}
+
+/// The archive would have gone to a terminal: refused, as `docker save`
+/// refuses, since an archive is binary. Callers that write to their own
+/// standard output check for a terminal themselves
+/// ([`std::io::IsTerminal`]) before calling [`write`].
+#[derive(Debug, thiserror::Error)]
+#[error("{} is a terminal: an archive is binary; write it to a file or a pipe", .0.display())]
+pub struct ToTerminal(pub std::path::PathBuf);
+
+/// Writes into a file that is not a regular one (a pipe, a device).
+fn save_into_device(
+    store: &Store,
+    images: &[(Image, Option<ImageRef>)],
+    path: &Path,
+) -> Result<()> {
+    use std::io::IsTerminal;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    if file.is_terminal() {
+        return Err(ToTerminal(path.to_owned()).into());
+    }
+    write(store, images, BufWriter::new(file))
+}
+
+/// Where a chain of symbolic links ends: `path` itself when it is not a
+/// link, else what its links lead to (which may not exist yet).
+fn final_target(path: &Path) -> Result<std::path::PathBuf> {
+    let mut current = path.to_owned();
+    // Linux's limit on links followed in one lookup (ELOOP).
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&current) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let link = std::fs::read_link(&current)
+                    .with_context(|| format!("cannot read the link {}", current.display()))?;
+                current = match current.parent() {
+                    Some(parent) => parent.join(link),
+                    None => link,
+                };
+            }
+            _ => return Ok(current),
+        }
+    }
+    bail!("{}: too many levels of symbolic links", path.display())
+}
+
+/// Writes `images` (with the names to record) as an OCI archive into
+/// `out`, a stream: what `save` writes into a file, for a pipe or a
+/// socket. What was written before an error stays written.
+///
+/// # Errors
+///
+/// A blob missing from the store; an error writing to `out`.
+pub fn write(store: &Store, images: &[(Image, Option<ImageRef>)], out: impl Write) -> Result<()> {
+    let mut tar = tar::Builder::new(out);
 
     let mut blobs: BTreeSet<String> = BTreeSet::new();
     let mut manifests = Vec::new();
@@ -76,7 +179,10 @@ pub fn save(store: &Store, images: &[(Image, Option<ImageRef>)], out: &Path) -> 
         .build()?;
 
     append_bytes(&mut tar, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
-    append_bytes(&mut tar, "index.json", &serde_json::to_vec(&index)?)?;
+    // Through a `Value`, whose maps are sorted: the same images give the
+    // same archive, byte for byte (annotations are a `HashMap`).
+    let index = serde_json::to_vec(&serde_json::to_value(&index)?)?;
+    append_bytes(&mut tar, "index.json", &index)?;
     append_dir(&mut tar, "blobs/")?;
     append_dir(&mut tar, "blobs/sha256/")?;
     for hex in &blobs {
@@ -93,13 +199,10 @@ pub fn save(store: &Store, images: &[(Image, Option<ImageRef>)], out: &Path) -> 
         )
         .with_context(|| format!("cannot write blob sha256:{hex}"))?;
     }
-    let writer = tar.into_inner()?;
-    writer
-        .into_inner()
-        .map_err(|e| e.into_error())?
-        .sync_all()?;
-    temp.persist(out)
-        .with_context(|| format!("cannot write {}", out.display()))?;
+    tar.into_inner()
+        .context("cannot write the archive's end")?
+        .flush()
+        .context("cannot write the archive")?;
     Ok(())
 }
 
@@ -152,12 +255,20 @@ fn append_dir(tar: &mut tar::Builder<impl Write>, path: &str) -> Result<()> {
 /// Reads an OCI archive (plain or gzip-compressed tar) into the store.
 /// Every blob is checked against its digest; a damaged or incomplete
 /// archive adds nothing.
+///
+/// `input` is read once, from start to end, so it may be a pipe or a
+/// socket: each blob goes to a file in the store's `tmp/` as it arrives.
 pub fn load(store: &Store, input: impl Read) -> Result<Vec<(LoadedImage, Image)>> {
-    let mut input = BufReader::new(input);
-    let gzip = {
-        let head = input.fill_buf_peek()?;
-        head.starts_with(&[0x1f, 0x8b])
-    };
+    let mut input = input;
+    // gzip's magic number, read whole even when a pipe hands out one byte
+    // at a time, then put back in front of the rest.
+    let mut head = Vec::with_capacity(2);
+    (&mut input)
+        .take(2)
+        .read_to_end(&mut head)
+        .context("cannot read the archive")?;
+    let gzip = head.starts_with(&[0x1f, 0x8b]);
+    let input = BufReader::new(io::Cursor::new(head).chain(input));
     let reader: Box<dyn Read> = if gzip {
         Box::new(flate2::read::GzDecoder::new(input))
     } else {
@@ -336,19 +447,8 @@ pub fn load(store: &Store, input: impl Read) -> Result<Vec<(LoadedImage, Image)>
         .collect())
 }
 
-/// Peeking at the first bytes of a buffered reader.
-trait PeekExt {
-    fn fill_buf_peek(&mut self) -> io::Result<&[u8]>;
-}
-
-impl<R: Read> PeekExt for BufReader<R> {
-    fn fill_buf_peek(&mut self) -> io::Result<&[u8]> {
-        io::BufRead::fill_buf(self)
-    }
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -364,5 +464,115 @@ mod tests {
             let back: ImageRef = shortened(full).parse().unwrap();
             assert_eq!(back.tagged_name(), name.tagged_name());
         }
+    }
+
+    /// A store holding one small image, tagged `app:1`.
+    pub(crate) fn store_with_image() -> (tempfile::TempDir, Store, Image) {
+        let home = tempfile::tempdir().unwrap();
+        let store = Store::open(home.path()).unwrap();
+        let context = tempfile::tempdir().unwrap();
+        std::fs::write(context.path().join("app.wasm"), b"\0asm\x01\0\0\0").unwrap();
+        std::fs::write(
+            context.path().join("wharf.toml"),
+            "from = \"scratch\"\nentrypoint = [\"/app.wasm\"]\n\n[[copy]]\nsrc = \"app.wasm\"\ndest = \"/\"\n",
+        )
+        .unwrap();
+        let options = crate::build::BuildOptions {
+            context: context.path().into(),
+            tags: vec!["app:1".parse().unwrap()],
+            ..Default::default()
+        };
+        let built = crate::build::build(&store, &options, &mut |_| {}).unwrap();
+        (home, store, built.image)
+    }
+
+    /// Hands out one byte per read, as a slow pipe may.
+    struct Trickle(io::Cursor<Vec<u8>>);
+
+    impl Read for Trickle {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = buf.len().min(1);
+            self.0.read(&mut buf[..n])
+        }
+    }
+
+    #[test]
+    fn an_archive_loads_from_a_stream_read_once_plain_or_gzipped() {
+        let (_home, store, image) = store_with_image();
+        let mut bytes = Vec::new();
+        write(
+            &store,
+            &[(image.clone(), Some("app:1".parse().unwrap()))],
+            &mut bytes,
+        )
+        .unwrap();
+        let mut again = Vec::new();
+        write(
+            &store,
+            &[(image.clone(), Some("app:1".parse().unwrap()))],
+            &mut again,
+        )
+        .unwrap();
+        assert!(bytes == again, "the same images give the same archive");
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&bytes).unwrap();
+        for input in [bytes.clone(), gz.finish().unwrap()] {
+            let other_home = tempfile::tempdir().unwrap();
+            let other = Store::open(other_home.path()).unwrap();
+            let loaded = load(&other, Trickle(io::Cursor::new(input))).unwrap();
+            assert_eq!(loaded.len(), 1);
+            assert_eq!(loaded[0].0.id, image.id);
+            assert_eq!(loaded[0].0.name.as_deref(), Some("app:1"));
+        }
+    }
+
+    #[test]
+    fn a_failed_save_leaves_the_file_that_was_there() {
+        let (_home, store, image) = store_with_image();
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("app.tar");
+        std::fs::write(&out, "older").unwrap();
+        std::fs::remove_file(store.blob_path(image.layers()[0].digest())).unwrap();
+        let err = save(&store, &[(image, None)], &out).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("is missing from the store"),
+            "{err:#}"
+        );
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "older");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn save_replaces_what_links_lead_to_and_keeps_the_links() {
+        let (_home, store, image) = store_with_image();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("sub/real.tar"), "older").unwrap();
+        std::os::unix::fs::symlink("real.tar", dir.path().join("sub/middle.tar")).unwrap();
+        std::os::unix::fs::symlink("sub/middle.tar", dir.path().join("link.tar")).unwrap();
+        assert_eq!(
+            final_target(&dir.path().join("link.tar")).unwrap(),
+            dir.path().join("sub/real.tar")
+        );
+        save(
+            &store,
+            &[(image.clone(), None)],
+            &dir.path().join("link.tar"),
+        )
+        .unwrap();
+        assert!(
+            dir.path()
+                .join("link.tar")
+                .symlink_metadata()
+                .unwrap()
+                .is_symlink()
+        );
+        let mut expected = Vec::new();
+        write(&store, &[(image, None)], &mut expected).unwrap();
+        assert!(std::fs::read(dir.path().join("sub/real.tar")).unwrap() == expected);
+        // A loop of links is an error, not a hang.
+        std::os::unix::fs::symlink("loop.tar", dir.path().join("loop.tar")).unwrap();
+        assert!(final_target(&dir.path().join("loop.tar")).is_err());
     }
 }

@@ -198,8 +198,14 @@ pub fn repository_name_from(text: &str) -> Option<String> {
     (!name.is_empty()).then_some(name)
 }
 
+/// Docker's rule: a name's first component is a registry host when it has
+/// a `.` or a `:`, is `localhost`, or has an uppercase letter (which a
+/// repository path cannot).
 fn looks_like_domain(component: &str) -> bool {
-    component.contains('.') || component.contains(':') || component == "localhost"
+    component.contains('.')
+        || component.contains(':')
+        || component == "localhost"
+        || component.bytes().any(|b| b.is_ascii_uppercase())
 }
 
 fn valid_domain(domain: &str) -> bool {
@@ -288,6 +294,12 @@ mod tests {
 
         let r = parse("ghcr.io/org/tool");
         assert_eq!(r.domain(), Some("ghcr.io"));
+
+        // Docker's rule for what names a registry.
+        assert_eq!(parse("localhost/app").domain(), Some("localhost"));
+        assert_eq!(parse("Registry/app").domain(), Some("Registry"));
+        assert_eq!(parse("me/app").domain(), None);
+        assert_eq!(parse("app").domain(), None);
     }
 
     #[test]

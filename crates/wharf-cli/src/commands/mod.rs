@@ -176,7 +176,7 @@ pub fn main() -> i32 {
         Ok(()) => 0,
         Err(e) => {
             report(&e);
-            exit::FAILURE
+            exit::for_error(&e)
         }
     }
 }

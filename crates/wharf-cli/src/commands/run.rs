@@ -69,6 +69,9 @@ pub struct RunCommand {
     #[arg(short, long)]
     tty: bool,
 
+    #[command(flatten)]
+    pull: super::transfer::PullFlags,
+
     /// An image (NAME[:TAG], NAME@DIGEST, ID) or a path to a .wasm file,
     /// then the arguments that replace the image's cmd. Everything after
     /// IMAGE goes to the guest, `--help` included.
@@ -119,21 +122,26 @@ impl RunCommand {
                 super::open_store().ok(),
             )
         } else {
-            (Source::Image(image), Some(super::open_store()?))
+            (Source::Image(image.clone()), Some(super::open_store()?))
         };
         let runtime = match &store {
             Some(store) => super::runtime(store)?,
             None => Runtime::builder().on_demand().build()?,
         };
+        if let (Source::Image(image), Some(store)) = (&source, &store) {
+            self.pull.before_run(store, &runtime, image)?;
+        }
         // This process runs one guest and exits: when its time is up the
         // watchdog ends it, so the guest's code needs no interruption
         // checks and runs what the build compiled.
-        let app = runtime.load_with(
-            source,
-            LoadOptions::new()
-                .interruptible(false)
-                .fuel(self.fuel.is_some()),
-        )?;
+        let app = runtime
+            .load_with(
+                source,
+                LoadOptions::new()
+                    .interruptible(false)
+                    .fuel(self.fuel.is_some()),
+            )
+            .map_err(|e| super::transfer::explain_missing(e, &image))?;
         let mut call = Call::new()
             .stdin(Stdin::Inherit)
             .stdout(Output::Inherit)

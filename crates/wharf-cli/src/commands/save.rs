@@ -1,19 +1,24 @@
 //! The module that implements `wharf save` and `wharf load`.
 
-use std::path::PathBuf;
+use std::io::{BufWriter, IsTerminal};
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
 
+use crate::exit::Refused;
 use wharf::archive;
 use wharf::reference::ImageRef;
 
-/// Write images to an OCI archive (a tar of an OCI image layout).
+/// Write images to an OCI archive (a tar of an OCI image layout), to a file
+/// or to stdout.
 #[derive(Debug, Args)]
 pub struct SaveCommand {
-    /// The archive to write.
+    /// The archive to write (`-` or none: stdout). A file is replaced only
+    /// once the archive is complete; a symlink is written through; a pipe
+    /// or a device is written into.
     #[arg(short, long, value_name = "FILE")]
-    output: PathBuf,
+    output: Option<PathBuf>,
 
     /// Images to save (name, digest or ID).
     #[arg(value_name = "IMAGE", required = true)]
@@ -22,6 +27,14 @@ pub struct SaveCommand {
 
 impl SaveCommand {
     pub fn execute(self) -> Result<()> {
+        let output = self.output.filter(|path| !is_stdio(path));
+        if output.is_none() && std::io::stdout().is_terminal() {
+            return Err(Refused(
+                "cowardly refusing to write an archive to a terminal; use -o FILE or redirect"
+                    .into(),
+            )
+            .into());
+        }
         let store = super::open_store()?;
         let tags = store.tags()?;
         let mut images = Vec::new();
@@ -35,17 +48,27 @@ impl SaveCommand {
             });
             images.push((image, name));
         }
-        archive::save(&store, &images, &self.output)
-            .with_context(|| format!("cannot save to {}", self.output.display()))
+        match output {
+            Some(path) => archive::save(&store, &images, &path)
+                .with_context(|| format!("cannot save to {}", path.display())),
+            None => archive::write(&store, &images, BufWriter::new(std::io::stdout().lock()))
+                .context("cannot write the archive to stdout"),
+        }
     }
 }
 
-/// Read images from an OCI archive (from skopeo, docker save or wharf save).
+/// `-`, which names stdin or stdout.
+fn is_stdio(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+/// Read images from an OCI archive (from skopeo, docker save or wharf
+/// save), from a file or from stdin.
 #[derive(Debug, Args)]
 pub struct LoadCommand {
-    /// The archive to read (`-` for stdin).
+    /// The archive to read (`-` or none: stdin).
     #[arg(short, long, value_name = "FILE")]
-    input: PathBuf,
+    input: Option<PathBuf>,
 
     /// Print only the image IDs.
     #[arg(short, long)]
@@ -54,15 +77,25 @@ pub struct LoadCommand {
 
 impl LoadCommand {
     pub fn execute(self) -> Result<()> {
-        let store = super::open_store()?;
-        let loaded = if self.input.as_os_str() == "-" {
-            archive::load(&store, std::io::stdin().lock())
-        } else {
-            let file = std::fs::File::open(&self.input)
-                .with_context(|| format!("cannot open {}", self.input.display()))?;
-            archive::load(&store, file)
+        let input = self.input.filter(|path| !is_stdio(path));
+        if input.is_none() && std::io::stdin().is_terminal() {
+            return Err(Refused(
+                "cowardly refusing to read an archive from a terminal; use -i FILE or redirect"
+                    .into(),
+            )
+            .into());
         }
-        .with_context(|| format!("cannot load {}", self.input.display()))?;
+        let store = super::open_store()?;
+        let loaded = match &input {
+            Some(path) => {
+                let file = std::fs::File::open(path)
+                    .with_context(|| format!("cannot open {}", path.display()))?;
+                archive::load(&store, file)
+                    .with_context(|| format!("cannot load {}", path.display()))
+            }
+            None => archive::load(&store, std::io::stdin().lock())
+                .context("cannot load the archive from stdin"),
+        }?;
         let runtime = super::runtime(&store)?;
         for (entry, image) in &loaded {
             let bar = super::build::CompileBar::new(self.quiet);

@@ -98,6 +98,9 @@ pub struct ServeCommand {
     #[arg(short, long)]
     quiet: bool,
 
+    #[command(flatten)]
+    pull: super::transfer::PullFlags,
+
     /// An image (NAME[:TAG], NAME@DIGEST, ID) or a path to a .wasm file,
     /// then arguments that replace the image's cmd.
     #[arg(
@@ -148,7 +151,12 @@ impl ServeCommand {
             builder = builder.store(store);
         }
         let runtime = builder.build()?;
-        let app = runtime.load_with(source, LoadOptions::new().fuel(self.fuel.is_some()))?;
+        if let (Source::Image(image), Some(store)) = (&source, &store) {
+            self.pull.before_run(store, &runtime, image)?;
+        }
+        let app = runtime
+            .load_with(source, LoadOptions::new().fuel(self.fuel.is_some()))
+            .map_err(|e| super::transfer::explain_missing(e, &image))?;
         let image_limits = app.image_limits();
         let limits = Limits {
             memory: self.memory.or(image_limits.memory).or(Some(DEFAULT_MEMORY)),

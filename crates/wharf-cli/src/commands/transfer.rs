@@ -13,7 +13,9 @@ use oci_spec::image::Digest;
 use wharf::digest;
 use wharf::reference::ImageRef;
 use wharf::registry::auth::{self, Credentials};
-use wharf::registry::{ArtifactSource, Registry, TransferProgress};
+use wharf::registry::{ArtifactSource, PullPolicy, Pulled, Registry, TransferProgress};
+use wharf::runtime::Runtime;
+use wharf::store::{LookupError, Store};
 use wharf::units::human_size;
 
 /// Upload an image to a registry: `wharf push REGISTRY/NAME[:TAG]`.
@@ -88,24 +90,34 @@ pub struct PullCommand {
 impl PullCommand {
     pub fn execute(self) -> Result<()> {
         let store = super::open_store()?;
-        let registry = Registry::new(&insecure_list(&self.reference, self.insecure))?;
-        let progress = Bars::new("Downloaded");
-        let pulled = super::block_on(registry.pull(&store, &self.reference, &progress));
-        progress.clear();
-        let pulled = pulled??;
         let runtime = super::runtime(&store)?;
-        let bar = super::build::CompileBar::new(false);
-        let compiled = runtime.precompile(&pulled.image, &bar);
-        bar.done();
-        if let Err(e) = compiled {
-            eprintln!("wharf: warning: cannot compile the image's programs ahead of time: {e:#}");
-        }
-        match &pulled.name {
-            Some(name) => println!("Pulled {name} ({})", pulled.image.id),
-            None => println!("Pulled {}", pulled.image.id),
-        }
+        let pulled = pull(&store, &runtime, &self.reference, self.insecure)?;
+        println!("{}", pulled_line(&pulled));
         Ok(())
     }
+}
+
+/// Pulls `reference` into the store, as `wharf pull` does: a progress bar
+/// (or a line) per blob on stderr, then the image's programs compiled
+/// ahead of time with `runtime`.
+pub(super) fn pull(
+    store: &Store,
+    runtime: &Runtime,
+    reference: &ImageRef,
+    insecure: bool,
+) -> Result<Pulled> {
+    let registry = Registry::new(&insecure_list(reference, insecure))?;
+    let progress = Bars::new("Downloaded");
+    let pulled = super::block_on(registry.pull(store, reference, &progress));
+    progress.clear();
+    let pulled = pulled??;
+    let bar = super::build::CompileBar::new(false);
+    let compiled = runtime.precompile(&pulled.image, &bar);
+    bar.done();
+    if let Err(e) = compiled {
+        eprintln!("wharf: warning: cannot compile the image's programs ahead of time: {e:#}");
+    }
+    Ok(pulled)
 }
 
 fn insecure_list(reference: &ImageRef, insecure: bool) -> Vec<String> {
@@ -116,9 +128,80 @@ fn insecure_list(reference: &ImageRef, insecure: bool) -> Vec<String> {
     list
 }
 
-/// Log in to a registry: save credentials for push and pull.
+/// What `wharf pull` says once done: `Pulled NAME (ID)`.
+fn pulled_line(pulled: &Pulled) -> String {
+    match &pulled.name {
+        Some(name) => format!("Pulled {name} ({})", pulled.image.id),
+        None => format!("Pulled {}", pulled.image.id),
+    }
+}
+
+/// The flags with which `run` and `serve` pull, as `docker run` does.
+#[derive(Debug, Args)]
+pub(super) struct PullFlags {
+    /// When to pull an image that names a registry (REGISTRY/NAME[:TAG]):
+    /// when the store lacks it, never, or every time. Short names are never
+    /// pulled.
+    #[arg(long, value_name = "POLICY", default_value = "missing", value_parser = ["missing", "never", "always"])]
+    pull: String,
+
+    /// Talk plain HTTP to the image's registry when pulling (loopback
+    /// registries always are).
+    #[arg(long)]
+    insecure: bool,
+}
+
+impl PullFlags {
+    /// Pulls `image` first when the policy says so (with `wharf pull`'s
+    /// progress, and its last line, on stderr: stdout is the guest's).
+    pub(super) fn before_run(&self, store: &Store, runtime: &Runtime, image: &str) -> Result<()> {
+        let policy: PullPolicy = self.pull.parse()?;
+        let Some(reference) = policy.to_pull(store, image)? else {
+            return Ok(());
+        };
+        if policy == PullPolicy::Missing {
+            eprintln!("wharf: unable to find image '{image}' locally");
+        }
+        let pulled = pull(store, runtime, &reference, self.insecure)?;
+        eprintln!("{}", pulled_line(&pulled));
+        Ok(())
+    }
+}
+
+/// A short name the store lacks: `no such image`, with what to do, since
+/// `run` and `serve` pull only names that give a registry.
+pub(super) fn explain_missing(error: anyhow::Error, image: &str) -> anyhow::Error {
+    let missing = error.chain().any(|e| {
+        matches!(
+            e.downcast_ref::<LookupError>(),
+            Some(LookupError::NotFound(_))
+        )
+    });
+    let short = image
+        .parse::<ImageRef>()
+        .is_ok_and(|r| r.domain().is_none());
+    let id_like = {
+        let hex = image.strip_prefix("sha256:").unwrap_or(image);
+        hex.len() >= 4 && hex.bytes().all(|b| b.is_ascii_hexdigit())
+    };
+    if missing && short && !id_like {
+        anyhow::anyhow!(
+            "no such image: {image}; wharf has no default registry: name one, e.g. \
+             localhost:5000/{image}, or build it"
+        )
+    } else {
+        error
+    }
+}
+
+/// Log in to a registry: check credentials with it, then save them for
+/// push and pull.
 #[derive(Debug, Args)]
 pub struct LoginCommand {
+    /// Talk plain HTTP to this registry (loopback registries always are).
+    #[arg(long)]
+    insecure: bool,
+
     /// User name.
     #[arg(short, long)]
     username: String,
@@ -151,15 +234,19 @@ impl LoginCommand {
         if secret.is_empty() {
             bail!("the password is empty");
         }
-        auth::save(
-            &self.registry,
-            &Credentials {
-                username: self.username,
-                secret,
-            },
-        )?;
+        let credentials = Credentials {
+            username: self.username,
+            secret,
+        };
+        let mut insecure = Registry::plain_http_for_registry(&self.registry);
+        if self.insecure {
+            insecure.push(self.registry.clone());
+        }
+        let registry = Registry::new(&insecure)?;
+        super::block_on(registry.login(&self.registry, &credentials))??;
+        auth::save(&self.registry, &credentials)?;
         println!(
-            "Credentials for {} saved in {}",
+            "Login Succeeded: credentials for {} saved in {}",
             self.registry,
             auth::wharf_auth_file()?.display()
         );

@@ -1,4 +1,4 @@
-//! `push` and `pull`: images through any OCI distribution registry, with
+//! `push`, `pull` and `login`: images through any OCI distribution registry, with
 //! oci-client doing the protocol (token auth, uploads, content negotiation).
 //!
 //! Every blob that arrives is hashed on the way to the store's staging
@@ -65,9 +65,116 @@ pub struct Pulled {
     pub name: Option<String>,
 }
 
+/// When to pull an image before running it: `docker run --pull`'s
+/// policies. Only a reference that names a registry (`HOST/NAME`, see
+/// [`ImageRef::domain`]) is ever pulled this way: a short name stays local,
+/// since the registry a short name means by default, Docker Hub, holds
+/// Linux images rather than Wasm ones.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PullPolicy {
+    /// Pull when the store lacks the image (Docker's default).
+    #[default]
+    Missing,
+    /// Never pull: an image the store lacks is an error.
+    Never,
+    /// Pull every time, so that a tag moved on the registry is followed.
+    Always,
+}
+
+impl PullPolicy {
+    /// The reference to pull before running `image` (a name, a digest
+    /// reference or an image ID, as the store resolves them), if any:
+    /// `None` under [`PullPolicy::Never`], for a name without a registry,
+    /// for an ID, and under [`PullPolicy::Missing`] when the store has the
+    /// image.
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot be read.
+    pub fn to_pull(self, store: &Store, image: &str) -> Result<Option<ImageRef>> {
+        if self == PullPolicy::Never {
+            return Ok(None);
+        }
+        let Some(reference) = image
+            .parse::<ImageRef>()
+            .ok()
+            .filter(|r| r.domain().is_some())
+        else {
+            return Ok(None);
+        };
+        if self == PullPolicy::Always {
+            return Ok(Some(reference));
+        }
+        match store.resolve_id(image) {
+            Ok(_) => Ok(None),
+            Err(e) if is_not_found(&e) => Ok(Some(reference)),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Whether an error says that the store has no such image.
+fn is_not_found(error: &anyhow::Error) -> bool {
+    error.chain().any(|e| {
+        matches!(
+            e.downcast_ref::<crate::store::LookupError>(),
+            Some(crate::store::LookupError::NotFound(_))
+        )
+    })
+}
+
+impl std::str::FromStr for PullPolicy {
+    type Err = anyhow::Error;
+
+    /// `missing`, `never` or `always`, as `docker run --pull` takes them.
+    fn from_str(text: &str) -> Result<Self> {
+        match text {
+            "missing" => Ok(Self::Missing),
+            "never" => Ok(Self::Never),
+            "always" => Ok(Self::Always),
+            _ => bail!("unknown pull policy '{text}': use missing, never or always"),
+        }
+    }
+}
+
 /// A client for OCI registries.
 pub struct Registry {
     client: Client,
+    /// The registries spoken to in plain HTTP.
+    insecure: Vec<String>,
+}
+
+/// Why [`Registry::login`] refused credentials, told apart as `docker
+/// login` tells them apart.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// The registry turned the credentials down (HTTP 401 or 403).
+    #[error(
+        "login to {registry} failed: unauthorized; check the user name and the password or token"
+    )]
+    Unauthorized {
+        /// The registry (host[:port]).
+        registry: String,
+    },
+    /// The registry, or the token service it names, could not be reached.
+    #[error(
+        "cannot reach the registry {registry}: {reason}; check the address (plain HTTP is used \
+         only for localhost or with --insecure)"
+    )]
+    Unreachable {
+        /// The registry (host[:port]).
+        registry: String,
+        /// What failed, as the connection reported it.
+        reason: String,
+    },
+    /// The registry answered something a registry would not.
+    #[error("login to {registry} failed: {reason}")]
+    Failed {
+        /// The registry (host[:port]).
+        registry: String,
+        /// What it answered.
+        reason: String,
+    },
 }
 
 impl Registry {
@@ -96,19 +203,141 @@ impl Registry {
         };
         Ok(Self {
             client: Client::new(config),
+            insecure: insecure.to_vec(),
         })
     }
 
     /// The registries a reference may use plain HTTP with: loopback ones.
     pub fn plain_http_for(reference: &ImageRef) -> Vec<String> {
-        let registry = registry_of(reference);
-        let host = registry
-            .rsplit_once(':')
-            .map_or(registry.as_str(), |(h, _)| h);
+        Self::plain_http_for_registry(&registry_of(reference))
+    }
+
+    /// `registry` (host[:port]) when it may use plain HTTP, as a loopback
+    /// one: `localhost`, `127.0.0.1` or `[::1]`.
+    pub fn plain_http_for_registry(registry: &str) -> Vec<String> {
+        let host = registry.rsplit_once(':').map_or(registry, |(h, _)| h);
         if matches!(host, "localhost" | "127.0.0.1" | "[::1]") {
-            vec![registry]
+            vec![registry.to_owned()]
         } else {
             Vec::new()
+        }
+    }
+
+    /// Checks `credentials` against `registry` (host[:port]) before they
+    /// are saved, as `docker login` does: `GET /v2/`, and when the registry
+    /// answers 401 with a challenge, the same request again through it. A
+    /// `Basic` challenge gets the user name and password; a `Bearer` one
+    /// (Docker Hub, GitLab, Harbor…) sends them to the token service it
+    /// names (its `realm`, with its `service` and the user name as
+    /// `account`, no scope), then `GET /v2/` with the token it issues. A
+    /// registry that asks for nothing accepts any credentials, as with
+    /// Docker.
+    ///
+    /// Plain HTTP is used for the registries given to [`Registry::new`] as
+    /// insecure, HTTPS for the others.
+    ///
+    /// # Errors
+    ///
+    /// [`LoginError::Unauthorized`] when the registry or its token service
+    /// turns the credentials down (401 or 403), [`LoginError::Unreachable`]
+    /// when either cannot be reached, [`LoginError::Failed`] for any other
+    /// answer.
+    pub async fn login(
+        &self,
+        registry: &str,
+        credentials: &auth::Credentials,
+    ) -> std::result::Result<(), LoginError> {
+        let failed = |reason: String| LoginError::Failed {
+            registry: registry.to_owned(),
+            reason,
+        };
+        let unreachable = |e: reqwest::Error| LoginError::Unreachable {
+            registry: registry.to_owned(),
+            reason: one_line(&e),
+        };
+        let scheme = if self.insecure.iter().any(|r| r == registry) {
+            "http"
+        } else {
+            "https"
+        };
+        let base = format!("{scheme}://{registry}/v2/");
+        let http = reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(15))
+            .read_timeout(std::time::Duration::from_secs(60))
+            .build()
+            .map_err(|e| failed(format!("cannot start an HTTP client: {}", one_line(&e))))?;
+        let (user, secret) = (&credentials.username, &credentials.secret);
+
+        let first = http.get(&base).send().await.map_err(unreachable)?;
+        if first.status().is_success() {
+            tracing::debug!("{registry} asks for no credentials: nothing to check");
+            return Ok(());
+        }
+        if first.status() != reqwest::StatusCode::UNAUTHORIZED {
+            return Err(failed(format!(
+                "GET /v2/ answered HTTP {}: is it an OCI registry?",
+                first.status()
+            )));
+        }
+        let challenges: Vec<String> = first
+            .headers()
+            .get_all(reqwest::header::WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_owned))
+            .collect();
+        let challenge = Challenge::first_of(&challenges).ok_or_else(|| {
+            failed(format!(
+                "it answered 401 without a Basic or Bearer challenge ({challenges:?})"
+            ))
+        })?;
+        let checked = match challenge {
+            Challenge::Basic => http.get(&base).basic_auth(user, Some(secret)),
+            Challenge::Bearer { realm, service } => {
+                let mut query = vec![("account", user.as_str())];
+                if let Some(service) = &service {
+                    query.push(("service", service));
+                }
+                let answer = http
+                    .get(&realm)
+                    .query(&query)
+                    .basic_auth(user, Some(secret))
+                    .send()
+                    .await
+                    .map_err(unreachable)?;
+                if is_refusal(answer.status()) {
+                    return Err(LoginError::Unauthorized {
+                        registry: registry.to_owned(),
+                    });
+                }
+                if !answer.status().is_success() {
+                    return Err(failed(format!(
+                        "its token service {realm} answered HTTP {}",
+                        answer.status()
+                    )));
+                }
+                let token: serde_json::Value = answer.json().await.map_err(|e| {
+                    failed(format!(
+                        "its token service {realm} answered something other than a token: {}",
+                        one_line(&e)
+                    ))
+                })?;
+                // The distribution spec's `token`, or OAuth's `access_token`.
+                let token = token["token"]
+                    .as_str()
+                    .or_else(|| token["access_token"].as_str())
+                    .ok_or_else(|| failed(format!("its token service {realm} issued no token")))?;
+                http.get(&base).bearer_auth(token)
+            }
+        };
+        let answer = checked.send().await.map_err(unreachable)?;
+        match answer.status() {
+            s if s.is_success() => Ok(()),
+            s if is_refusal(s) => Err(LoginError::Unauthorized {
+                registry: registry.to_owned(),
+            }),
+            s => Err(failed(format!(
+                "GET /v2/ with the credentials answered HTTP {s}"
+            ))),
         }
     }
 
@@ -365,6 +594,57 @@ impl Registry {
     }
 }
 
+/// 401 or 403: credentials turned down.
+fn is_refusal(status: reqwest::StatusCode) -> bool {
+    matches!(
+        status,
+        reqwest::StatusCode::UNAUTHORIZED | reqwest::StatusCode::FORBIDDEN
+    )
+}
+
+/// How a registry asks for credentials (`WWW-Authenticate`, RFC 7235).
+#[derive(Debug, PartialEq, Eq)]
+enum Challenge {
+    /// User name and password on every request.
+    Basic,
+    /// A token from the service at `realm`, the distribution spec's token
+    /// authentication.
+    Bearer {
+        realm: String,
+        service: Option<String>,
+    },
+}
+
+impl Challenge {
+    /// The first Basic or Bearer challenge among a response's
+    /// `WWW-Authenticate` headers.
+    fn first_of(headers: &[String]) -> Option<Self> {
+        headers
+            .iter()
+            .flat_map(|header| http_auth::parser::ChallengeParser::new(header))
+            .filter_map(|challenge| challenge.ok())
+            .find_map(|challenge| {
+                let param = |name: &str| {
+                    challenge
+                        .params
+                        .iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                        .map(|(_, v)| v.to_unescaped())
+                };
+                if challenge.scheme.eq_ignore_ascii_case("basic") {
+                    Some(Challenge::Basic)
+                } else if challenge.scheme.eq_ignore_ascii_case("bearer") {
+                    Some(Challenge::Bearer {
+                        realm: param("realm")?,
+                        service: param("service"),
+                    })
+                } else {
+                    None
+                }
+            })
+    }
+}
+
 /// Reads a file as a stream of chunks of at most `chunk` bytes.
 fn file_chunks(
     file: tokio::fs::File,
@@ -532,6 +812,8 @@ fn explain(error: OciDistributionError, registry: &str, reference: &ImageRef) ->
         OciDistributionError::ServerError { code, .. } => Some(*code),
         OciDistributionError::UnauthorizedError { .. }
         | OciDistributionError::AuthenticationFailure(_) => Some(401),
+        // What oci-client lets reqwest report (a HEAD of a blob on push).
+        OciDistributionError::RequestError(e) => e.status().map(|s| s.as_u16()),
         _ => None,
     };
     let has = |code: OciErrorCode| codes.contains(&&code);
@@ -578,4 +860,131 @@ fn one_line(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text.replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A registry that asks for Basic credentials on a free port: `GET
+    /// /v2/` answers 200 with the `Authorization` header `expected`, 401
+    /// with a Basic challenge otherwise.
+    fn basic_registry(expected: String) -> String {
+        use std::io::{BufRead, BufReader};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let host = listener.local_addr().unwrap().to_string();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut authorization = None;
+                for line in BufReader::new(&stream).lines() {
+                    let Ok(line) = line else { break };
+                    if line.is_empty() {
+                        break;
+                    }
+                    if let Some((name, value)) = line.split_once(':')
+                        && name.eq_ignore_ascii_case("authorization")
+                    {
+                        authorization = Some(value.trim().to_owned());
+                    }
+                }
+                let reply = if authorization.as_deref() == Some(expected.as_str()) {
+                    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
+                } else {
+                    "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"test\"\r\n\
+                     Content-Length: 0\r\nConnection: close\r\n\r\n"
+                };
+                let _ = stream.write_all(reply.as_bytes());
+            }
+        });
+        host
+    }
+
+    #[tokio::test]
+    async fn login_checks_credentials_inside_a_tokio_runtime() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let host = basic_registry("Basic d2hhcmZ5OnMzY3JldA==".into()); // wharfy:s3cret
+        let registry = Registry::new(&Registry::plain_http_for_registry(&host)).unwrap();
+        let credentials = |secret: &str| auth::Credentials {
+            username: "wharfy".into(),
+            secret: secret.into(),
+        };
+        registry.login(&host, &credentials("s3cret")).await.unwrap();
+        let wrong = registry.login(&host, &credentials("wrong")).await;
+        assert!(
+            matches!(wrong, Err(LoginError::Unauthorized { .. })),
+            "{wrong:?}"
+        );
+        let closed = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().to_string()
+        };
+        let registry = Registry::new(std::slice::from_ref(&closed)).unwrap();
+        let unreachable = registry.login(&closed, &credentials("s3cret")).await;
+        assert!(
+            matches!(unreachable, Err(LoginError::Unreachable { .. })),
+            "{unreachable:?}"
+        );
+    }
+
+    #[test]
+    fn basic_and_bearer_challenges_are_read_as_docker_reads_them() {
+        let read = |headers: &[&str]| {
+            Challenge::first_of(&headers.iter().map(|h| h.to_string()).collect::<Vec<_>>())
+        };
+        assert_eq!(read(&["Basic realm=\"registry\""]), Some(Challenge::Basic));
+        assert_eq!(
+            read(&["Bearer realm=\"https://auth.docker.io/token\",service=\"registry.docker.io\""]),
+            Some(Challenge::Bearer {
+                realm: "https://auth.docker.io/token".into(),
+                service: Some("registry.docker.io".into()),
+            })
+        );
+        assert_eq!(
+            read(&["Negotiate", "bearer REALM=\"https://a.example/t\""]),
+            Some(Challenge::Bearer {
+                realm: "https://a.example/t".into(),
+                service: None,
+            })
+        );
+        assert_eq!(read(&["Bearer service=\"no realm\""]), None);
+        assert_eq!(read(&[]), None);
+    }
+
+    #[test]
+    fn only_names_that_give_a_registry_are_pulled_before_a_run() {
+        let (_home, store, image) = crate::archive::tests::store_with_image();
+        let to_pull = |policy: PullPolicy, image: &str| {
+            policy
+                .to_pull(&store, image)
+                .unwrap()
+                .map(|r| r.to_string())
+        };
+        let remote = "localhost:5000/me/app:1";
+        assert_eq!(
+            to_pull(PullPolicy::Missing, remote).as_deref(),
+            Some(remote)
+        );
+        assert_eq!(to_pull(PullPolicy::Always, remote).as_deref(), Some(remote));
+        assert_eq!(to_pull(PullPolicy::Never, remote), None);
+        // Short names and IDs are never pulled.
+        for local in ["app:1", "nothing-here", "me/app:1", image.id.as_ref()] {
+            for policy in [PullPolicy::Missing, PullPolicy::Always] {
+                assert_eq!(to_pull(policy, local), None, "{local}");
+            }
+        }
+        // An image the store has is pulled again only under Always.
+        let writer = store.write().unwrap();
+        let descriptor = image::descriptor(
+            MediaType::ImageManifest,
+            image.id.clone(),
+            image.manifest_size,
+        );
+        writer.tag(remote, &descriptor).unwrap();
+        drop(writer);
+        assert_eq!(to_pull(PullPolicy::Missing, remote), None);
+        assert_eq!(to_pull(PullPolicy::Always, remote).as_deref(), Some(remote));
+        assert_eq!("always".parse::<PullPolicy>().unwrap(), PullPolicy::Always);
+        assert!("sometimes".parse::<PullPolicy>().is_err());
+    }
 }
