@@ -123,6 +123,76 @@ fn bad_flags_are_wharf_errors() {
 }
 
 #[test]
+fn docker_run_flags_wharf_lacks_say_what_to_do_instead() {
+    let wharf = hello_store();
+    for (args, says) in [
+        (&["-p", "8080:80"][..], "`wharf serve -p"),
+        (&["--publish=8080:80"], "`wharf serve -p"),
+        (&["-P"], "no port to publish"),
+        (&["-d"], "your shell's `&`"),
+        (&["-dit"], "no detached containers"),
+        (&["--name", "web"], "no container to name"),
+        (&["--network", "host"], "no network yet"),
+        (&["--net=none"], "no network yet"),
+        (&["-u", "1000:1000"], "no users or uids"),
+        (&["--user", "root"], "no users or uids"),
+        (&["-h", "myhost"], "no hostname"),
+        (&["--hostname", "myhost"], "no hostname"),
+    ] {
+        let mut command = vec!["run"];
+        command.extend_from_slice(args);
+        command.push("hello-c");
+        let out = wharf.run(&command).code(125);
+        out.stderr_has(&["wharf: error: ", says]);
+        assert_eq!(out.stderr.lines().count(), 1, "{args:?}: {out}");
+        assert!(out.stdout.is_empty(), "{args:?} ran the guest: {out}");
+    }
+    // Several at once: a line for each.
+    let out = wharf
+        .run(["run", "-d", "-p", "80", "--name", "x", "hello-c"])
+        .code(125);
+    assert_eq!(out.stderr.lines().count(), 3, "{out}");
+    // After IMAGE, they are the guest's arguments.
+    wharf
+        .run([
+            "run", "hello-c", "-p", "80", "-d", "--name", "x", "-h", "y", "-u", "1",
+        ])
+        .ok()
+        .stdout_has(&["argv[1]=-p", "argv[3]=-d", "argv[6]=-h", "argv[8]=-u"]);
+    // Help stays where it was.
+    for help in [
+        &["run", "-h"][..],
+        &["run", "--help"],
+        &["--verbose", "run", "-h"],
+    ] {
+        wharf
+            .run(help)
+            .ok()
+            .stdout_has(&["Usage: wharf run [OPTIONS] IMAGE [ARGS]..."]);
+    }
+}
+
+#[test]
+fn ps_says_there_are_no_containers_to_list() {
+    let wharf = Wharf::new();
+    for args in [
+        &["ps"][..],
+        &["ps", "-a"],
+        &["ps", "-q"],
+        &["container", "ls"],
+    ] {
+        let out = wharf.run(args).code(125);
+        out.stderr_has(&["no containers to list", "a process of its own"]);
+        assert!(!out.stderr.contains("push"), "{out}");
+        assert!(out.stdout.is_empty(), "{out}");
+    }
+    wharf
+        .run(["container", "rm", "x"])
+        .code(125)
+        .stderr_has(&["no containers to manage"]);
+}
+
+#[test]
 fn malformed_volumes_and_env_are_refused_before_anything_runs() {
     let wharf = hello_store();
     for (flag, value, message) in [

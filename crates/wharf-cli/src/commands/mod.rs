@@ -4,6 +4,7 @@
 mod build;
 mod images;
 mod inspect;
+mod ps;
 mod rmi;
 mod run;
 mod save;
@@ -98,11 +99,15 @@ enum Command {
     Pull(transfer::PullCommand),
     Login(transfer::LoginCommand),
     Logout(transfer::LogoutCommand),
+    #[command(hide = true)]
+    Ps(ps::PsCommand),
+    #[command(hide = true)]
+    Container(ps::ContainerCommand),
 }
 
 /// Runs the command line and returns the process exit status.
 pub fn main() -> i32 {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse_from(help_alias(std::env::args_os().collect())) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -121,6 +126,8 @@ pub fn main() -> i32 {
     let result = match cli.command {
         Command::Run(command) => return command.execute(),
         Command::Serve(command) => return command.execute(),
+        Command::Ps(command) => return command.execute(),
+        Command::Container(command) => return command.execute(),
         Command::Build(command) => command.execute(),
         Command::Images(command) => command.execute(),
         Command::Rmi(command) => command.execute(),
@@ -141,6 +148,24 @@ pub fn main() -> i32 {
             exit::FAILURE
         }
     }
+}
+
+/// `wharf run -h` with nothing after it is `wharf run --help`: `-h`
+/// before IMAGE is Docker's `--hostname` (which `run` refuses with a
+/// word), but alone it can only be a request for help.
+fn help_alias(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let words: Vec<&std::ffi::OsStr> = args
+        .iter()
+        .skip(1)
+        .filter(|a| *a != "--verbose")
+        .map(|a| a.as_os_str())
+        .collect();
+    if words == ["run", "-h"]
+        && let Some(h) = args.iter().rposition(|a| a == "-h")
+    {
+        args[h] = "--help".into();
+    }
+    args
 }
 
 /// Prints an error and its causes, one line each: `wharf: error: …`.
