@@ -44,17 +44,17 @@ pub struct RunCommand {
     entrypoint: Option<String>,
 
     /// Memory limit for the guest's linear memories and tables (e.g. 256MiB;
-    /// default: the image's, else 2GiB).
+    /// 0: none; default: the image's, else 2GiB).
     #[arg(short = 'm', long, value_name = "SIZE", value_parser = parse_size)]
     memory: Option<u64>,
 
-    /// Stop the guest after this long (e.g. 30s, 500ms; default: the
-    /// image's, else none).
+    /// Stop the guest after this long (e.g. 30s, 500ms; 0s: never;
+    /// default: the image's, else none).
     #[arg(long, value_name = "DURATION", value_parser = units::parse_duration)]
     timeout: Option<Duration>,
 
     /// Stop the guest after this much fuel, about one unit per Wasm
-    /// instruction (default: the image's, else unlimited).
+    /// instruction (0: unlimited; default: the image's, else unlimited).
     #[arg(long, value_name = "N")]
     fuel: Option<u64>,
 
@@ -222,7 +222,7 @@ impl RunCommand {
             source,
             LoadOptions::new()
                 .interruptible(false)
-                .fuel(self.fuel.is_some()),
+                .fuel(self.fuel.is_some_and(|fuel| fuel != 0)),
         )?;
         let mut call = Call::new()
             .stdin(Stdin::Inherit)

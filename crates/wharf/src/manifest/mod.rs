@@ -104,9 +104,12 @@ pub struct CopyInstruction {
 }
 
 /// Resource limits applied to every run unless a run flag overrides them.
+/// `None` leaves the limit to the image, else to the default; `Some(0)`
+/// (`Duration::ZERO`) asks for no limit, as `docker run -m 0` does (see
+/// `runtime::EffectiveLimits::resolve`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Limits {
-    /// Maximum linear memory (and table) size of the guest.
+    /// Maximum linear memory (and table) size of the guest, in bytes.
     pub memory: Option<u64>,
     /// Wall-clock time allowed for a run.
     #[serde(with = "duration_millis")]
@@ -221,10 +224,10 @@ impl Manifest {
                     None => None,
                 },
                 fuel: match l.fuel {
-                    Some(f) if *f.get_ref() <= 0 => {
+                    Some(f) if *f.get_ref() < 0 => {
                         return Err(error(
                             f.span(),
-                            "`limits.fuel` must be a positive number".into(),
+                            "`limits.fuel` must be a positive number, or 0 for no limit".into(),
                         ));
                     }
                     Some(f) => Some(*f.get_ref() as u64),
@@ -516,8 +519,22 @@ timeout = "30s"
         assert!(err.message().contains("limits.memory"), "{err}");
         let err = parse("from = \"Not A Ref\"\n").unwrap_err();
         assert!(err.message().contains("invalid reference format"), "{err}");
-        let err = parse("from = \"scratch\"\n[limits]\nfuel = 0\n").unwrap_err();
+        let err = parse("from = \"scratch\"\n[limits]\nfuel = -1\n").unwrap_err();
         assert!(err.message().contains("positive"), "{err}");
+    }
+
+    #[test]
+    fn zero_limits_are_kept_to_say_no_limit() {
+        let m = parse("from = \"scratch\"\n[limits]\nmemory = \"0\"\ntimeout = \"0s\"\nfuel = 0\n")
+            .unwrap();
+        assert_eq!(
+            m.limits,
+            Limits {
+                memory: Some(0),
+                timeout: Some(Duration::ZERO),
+                fuel: Some(0),
+            }
+        );
     }
 
     #[test]

@@ -588,9 +588,9 @@ pub(super) fn outcome(result: wasmtime::Result<()>, limits: &EffectiveLimits) ->
     if let Some(I32Exit(code)) = error.downcast_ref::<I32Exit>() {
         return Exit::Code(*code);
     }
-    if error.downcast_ref::<MemoryLimitExceeded>().is_some() {
+    if let Some(exceeded) = error.downcast_ref::<MemoryLimitExceeded>() {
         return Exit::Limit(LimitHit::Memory {
-            limit: limits.memory,
+            limit: exceeded.limit,
         });
     }
     let trap = error.downcast_ref::<wasmtime::Trap>();
