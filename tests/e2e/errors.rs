@@ -58,6 +58,43 @@ fn malformed_toml_is_reported_with_its_position() {
 }
 
 #[test]
+fn a_dockerfile_is_named_for_what_it_is() {
+    let wharf = Wharf::new();
+    let dockerfile = "# syntax=docker/dockerfile:1\nFROM python:3.12\nCOPY app.py .\n";
+    let ctx = context(&[
+        ("Dockerfile", dockerfile),
+        ("web.Dockerfile", "FROM python:3.12\n"),
+        ("build.conf", "ARG V=3.12\nFROM python:$V\n"),
+        ("app.py", "print('hi')\n"),
+    ]);
+    let dir = ctx.path().to_str().unwrap();
+    let path = |name: &str| ctx.path().join(name).to_str().unwrap().to_owned();
+    let reads_wharf_toml = [
+        "wharf builds from a wharf.toml manifest",
+        "docs/manifest.md",
+        "docs/docker.md",
+    ];
+    // A context with a Dockerfile and no wharf.toml.
+    let out = wharf.run(["build", dir]).code(1);
+    out.stderr_has(&["has a Dockerfile and no wharf.toml"])
+        .stderr_has(&reads_wharf_toml);
+    assert_eq!(out.stderr.lines().count(), 1, "{out}");
+    // A Dockerfile given with -f, known by its name or its first line.
+    for file in ["Dockerfile", "web.Dockerfile", "build.conf"] {
+        let out = wharf.run(["build", "-f", &path(file), dir]).code(1);
+        out.stderr_has(&[&format!("{file}: this is a Dockerfile")])
+            .stderr_has(&reads_wharf_toml);
+        assert!(!out.stderr.contains("expected `=`"), "{out}");
+    }
+    // A manifest with a mistake stays a TOML error, even one that starts
+    // like a Dockerfile's line.
+    build_fails("from python:3.12\n", &["wharf.toml:1:", "expected `=`"]);
+    // A context with both builds from wharf.toml.
+    std::fs::write(ctx.path().join("wharf.toml"), "from = \"scratch\"\n").unwrap();
+    wharf.run(["build", "-q", dir]).ok();
+}
+
+#[test]
 fn a_missing_copy_source_is_named() {
     build_fails(
         "from = \"scratch\"\n[[copy]]\nsrc = \"app.py\"\ndest = \"/app/\"\n",

@@ -122,6 +122,17 @@ pub fn build_with_runtime(
         .manifest
         .clone()
         .unwrap_or_else(|| options.context.join(MANIFEST_FILE));
+    if options.manifest.is_none()
+        && !manifest_path.exists()
+        && let Some(dockerfile) = crate::manifest::dockerfile_in(&options.context)
+    {
+        anyhow::bail!(
+            "{} has a {} and no {MANIFEST_FILE}: {}",
+            options.context.display(),
+            dockerfile.file_name().unwrap_or_default().to_string_lossy(),
+            crate::manifest::READS_WHARF_TOML
+        );
+    }
     let manifest = Manifest::load(&manifest_path)?;
     let context = BuildContext::open(&options.context)?;
     let base = match &manifest.base {

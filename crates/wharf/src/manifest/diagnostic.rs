@@ -74,7 +74,12 @@ impl ManifestError {
 }
 
 impl fmt::Display for ManifestError {
+    /// `file:line:column: message` and the line underlined, or `file:
+    /// message` for an error about the whole file.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Some(text) = &self.source_line else {
+            return write!(f, "{}: {}", self.path.display(), self.message);
+        };
         write!(
             f,
             "{}:{}:{}: {}",
@@ -83,20 +88,17 @@ impl fmt::Display for ManifestError {
             self.column,
             self.message
         )?;
-        if let Some(text) = &self.source_line {
-            let gutter = self.line.to_string().len();
-            write!(
-                f,
-                "\n{:gutter$} |\n{} | {}\n{:gutter$} | {}{}",
-                "",
-                self.line,
-                text,
-                "",
-                " ".repeat(self.column - 1),
-                "^".repeat(self.underline),
-            )?;
-        }
-        Ok(())
+        let gutter = self.line.to_string().len();
+        write!(
+            f,
+            "\n{:gutter$} |\n{} | {}\n{:gutter$} | {}{}",
+            "",
+            self.line,
+            text,
+            "",
+            " ".repeat(self.column - 1),
+            "^".repeat(self.underline),
+        )
     }
 }
 

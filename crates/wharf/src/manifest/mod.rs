@@ -35,6 +35,7 @@
 //! list the valid ones.
 
 mod diagnostic;
+mod dockerfile;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -47,6 +48,7 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 pub use diagnostic::ManifestError;
+pub use dockerfile::{READS_WHARF_TOML, dockerfile_in, is_dockerfile_name, looks_like_dockerfile};
 
 use crate::launch::Launch;
 use crate::reference::ImageRef;
@@ -137,6 +139,10 @@ mod duration_millis {
 
 impl Manifest {
     /// Reads and validates the manifest at `path`.
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be read, or [`Manifest::parse`] refuses it.
     pub fn load(path: &Path) -> Result<Self> {
         let source = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read manifest {}", path.display()))?;
@@ -144,9 +150,26 @@ impl Manifest {
     }
 
     /// Parses and validates manifest text; `path` is only used in messages.
+    ///
+    /// # Errors
+    ///
+    /// A [`ManifestError`] at the place of the first problem; text that is
+    /// not TOML and is a Dockerfile, by `path`'s name or its first
+    /// instruction ([`is_dockerfile_name`], [`looks_like_dockerfile`]),
+    /// is said to be one, without a position.
     pub fn parse(source: &str, path: &Path) -> Result<Self, ManifestError> {
-        let raw: RawManifest = toml::from_str(source)
-            .map_err(|e| ManifestError::at(path, source, e.span(), e.message()))?;
+        let raw: RawManifest = toml::from_str(source).map_err(|e| {
+            if is_dockerfile_name(path) || looks_like_dockerfile(source) {
+                ManifestError::at(
+                    path,
+                    source,
+                    None,
+                    format!("this is a Dockerfile: {READS_WHARF_TOML}"),
+                )
+            } else {
+                ManifestError::at(path, source, e.span(), e.message())
+            }
+        })?;
         let error = |span: std::ops::Range<usize>, message: String| {
             ManifestError::at(path, source, Some(span), message)
         };
@@ -576,6 +599,27 @@ timeout = "30s"
         let err = parse("from = \"scratch\"\n[snapshot]\npreload = []\n").unwrap_err();
         assert_eq!(err.line(), 3, "{err}");
         assert!(err.message().contains("at least one"), "{err}");
+    }
+
+    #[test]
+    fn a_dockerfile_is_said_to_be_one_without_a_position() {
+        let text = "FROM python:3.12\nCOPY app.py .\n";
+        for path in ["Dockerfile", "wharf.toml"] {
+            let err = Manifest::parse(text, Path::new(path)).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("{path}: this is a Dockerfile: {READS_WHARF_TOML}")
+            );
+        }
+        // By name, whatever its first line.
+        let err = parse_at("workdir /app\n", "api.Dockerfile");
+        assert!(err.message().contains("this is a Dockerfile"), "{err}");
+        let err = parse_at("workdir /app\n", "wharf.toml");
+        assert!(err.message().contains("expected `=`"), "{err}");
+    }
+
+    fn parse_at(text: &str, path: &str) -> ManifestError {
+        Manifest::parse(text, Path::new(path)).unwrap_err()
     }
 
     #[test]
