@@ -134,10 +134,36 @@ fn an_unknown_base_image_is_named() {
     build_fails(
         "from = \"python:9.99\"\n",
         &[
-            "base image python:9.99 is not in the local store",
-            "no such image: python:9.99",
+            "wharf.toml:1:8: base image python:9.99 is not in the local store",
+            "build or pull it first",
         ],
     );
+}
+
+#[test]
+fn a_base_image_typo_is_shown_where_it_is_with_the_names_it_is_close_to() {
+    let wharf = hello_store();
+    wharf.run(["tag", "hello-c", "python:3.12"]).ok();
+    let ctx = context(&[(
+        "wharf.toml",
+        "# my app\n\nfrom = \"pyhton:3.12\"\ncmd = [\"hello\"]\n",
+    )]);
+    let out = wharf
+        .run(["build", "-t", "app", ctx.path().to_str().unwrap()])
+        .code(1);
+    out.stderr_has(&[
+        "wharf.toml:3:8: base image pyhton:3.12 is not in the local store",
+        "did you mean python:3.12?",
+        "3 | from = \"pyhton:3.12\"",
+        "  |        ^^^^^^^^^^^^^",
+    ]);
+    assert!(!out.stderr.contains("build or pull"), "{out}");
+    // A tag the repository lacks: its other tags.
+    let ctx = context(&[("wharf.toml", "from = \"hello-c:2\"\n")]);
+    wharf
+        .run(["build", ctx.path().to_str().unwrap()])
+        .code(1)
+        .stderr_has(&["wharf.toml:1:8", "did you mean hello-c:latest?"]);
 }
 
 #[test]

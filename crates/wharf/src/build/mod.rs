@@ -38,9 +38,9 @@ use crate::guest_path;
 use crate::image::{self, Image, LIMITS_LABEL, RunConfig};
 use crate::launch::LAUNCH_LABEL;
 use crate::layer::{DEFAULT_MTIME, LayerContents, LayerEntry, WrittenLayer};
-use crate::manifest::{Base, CopyInstruction, Limits, Manifest};
+use crate::manifest::{Base, CopyInstruction, Limits, Manifest, ManifestError};
 use crate::reference::ImageRef;
-use crate::store::Store;
+use crate::store::{LookupError, Store};
 
 /// The manifest file a context holds unless `-f` names another.
 pub const MANIFEST_FILE: &str = "wharf.toml";
@@ -138,12 +138,13 @@ pub fn build_with_runtime(
     let base = match &manifest.base {
         Base::Scratch => None,
         Base::Image(reference) => {
-            let image = store.resolve(&reference.to_string()).with_context(|| {
-                format!(
-                    "base image {reference} is not in the local store ({}); build or pull it first",
-                    store.root().display()
-                )
-            })?;
+            let image = match store.resolve(&reference.to_string()) {
+                Ok(image) => image,
+                Err(e) if matches!(e.downcast_ref(), Some(LookupError::NotFound(_))) => {
+                    return Err(missing_base(store, &manifest, reference).into());
+                }
+                Err(e) => return Err(e.context(format!("cannot read base image {reference}"))),
+            };
             image.check_platform()?;
             Some(image)
         }
@@ -863,6 +864,26 @@ fn image_config(
     config.rootfs_mut().set_diff_ids(diff_ids);
     config.set_history(Some(history));
     Ok(config)
+}
+
+/// The error for a `from` the store lacks, at its place in the manifest,
+/// naming the images with a close name if there are any.
+fn missing_base(store: &Store, manifest: &Manifest, reference: &ImageRef) -> ManifestError {
+    let similar = store
+        .similar_names(&reference.to_string())
+        .unwrap_or_default();
+    let what_to_do = if similar.is_empty() {
+        "build or pull it first".to_owned()
+    } else {
+        format!("did you mean {}?", similar.join(" or "))
+    };
+    manifest.error_at(
+        manifest.from_span(),
+        format!(
+            "base image {reference} is not in the local store ({}); {what_to_do}",
+            store.root().display()
+        ),
+    )
 }
 
 /// The manifest path a build of `context` reads by default.

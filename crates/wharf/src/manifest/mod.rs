@@ -93,6 +93,7 @@ pub struct Manifest {
     pub snapshot: Option<Spanned<Vec<String>>>,
     source: String,
     path: std::path::PathBuf,
+    from_span: std::ops::Range<usize>,
 }
 
 /// One `[[copy]]`: sources in the build context, a destination in the image.
@@ -302,6 +303,7 @@ impl Manifest {
             snapshot,
             source: source.to_owned(),
             path: path.to_owned(),
+            from_span: raw.from.span(),
         })
     }
 
@@ -313,6 +315,12 @@ impl Manifest {
         message: impl Into<String>,
     ) -> ManifestError {
         ManifestError::at(&self.path, &self.source, Some(span), message)
+    }
+
+    /// Where `from`'s value is in the manifest, for [`Manifest::error_at`]
+    /// about the base image (one the store lacks, say).
+    pub fn from_span(&self) -> std::ops::Range<usize> {
+        self.from_span.clone()
     }
 
     /// The file the manifest was read from.

@@ -212,6 +212,50 @@ impl Store {
         Err(LookupError::NotFound(reference.to_owned()).into())
     }
 
+    /// Tags in the store whose name is close to `reference`, for a "did you
+    /// mean" after [`LookupError::NotFound`], the likeliest first (three
+    /// at most): the same repository's other tags (`python:3.12` for
+    /// `python:3.13`), then repositories whose name is close by
+    /// Jaro-Winkler similarity, which is forgiving of typos
+    /// (`pyhton`) and of a name's missing end (`hello` for `hello-c`).
+    /// None when nothing is close; `reference` need not be valid.
+    ///
+    /// # Errors
+    ///
+    /// The store's index cannot be read.
+    pub fn similar_names(&self, reference: &str) -> Result<Vec<String>> {
+        /// How close two repositories' names must be to be suggested.
+        const CLOSE: f64 = 0.85;
+        let (repository, wanted) = match reference.parse::<ImageRef>() {
+            Ok(parsed) => (
+                parsed.repository(),
+                parsed.tagged_name().unwrap_or_else(|| parsed.repository()),
+            ),
+            Err(_) => (reference.to_owned(), reference.to_owned()),
+        };
+        let mut scored: Vec<(f64, f64, String)> = self
+            .tags()?
+            .into_iter()
+            .filter_map(|entry| entry.name)
+            .filter(|name| *name != wanted)
+            .filter_map(|name| {
+                let theirs = name.parse::<ImageRef>().ok()?.repository();
+                let close = strsim::jaro_winkler(&repository, &theirs);
+                (close >= CLOSE).then(|| (close, strsim::jaro_winkler(&wanted, &name), name))
+            })
+            .collect();
+        scored.sort_by(|a, b| {
+            b.0.total_cmp(&a.0)
+                .then(b.1.total_cmp(&a.1))
+                .then(a.2.cmp(&b.2))
+        });
+        Ok(scored
+            .into_iter()
+            .take(3)
+            .map(|(_, _, name)| name)
+            .collect())
+    }
+
     /// Loads the image whose manifest has digest `id`.
     pub fn load_image(&self, id: &Digest) -> Result<Image> {
         let manifest_bytes = self.read_blob(id)?;
@@ -575,6 +619,34 @@ fn remove_stale(dir: &Path, age: Duration) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn similar_names_are_the_same_repository_then_close_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let writer = store.write().unwrap();
+        let manifest = oci_spec::image::Descriptor::new(
+            oci_spec::image::MediaType::ImageManifest,
+            1,
+            digest::sha256(b"m"),
+        );
+        for name in [
+            "python:3.12",
+            "python:3.15-sci",
+            "hello-c:latest",
+            "node:20",
+        ] {
+            writer.tag(name, &manifest).unwrap();
+        }
+        drop(writer);
+        let similar = |reference: &str| store.similar_names(reference).unwrap();
+        assert_eq!(similar("pyhton:3.12"), ["python:3.12", "python:3.15-sci"]);
+        assert_eq!(similar("python:3.13"), ["python:3.12", "python:3.15-sci"]);
+        assert_eq!(similar("python:3.12"), ["python:3.15-sci"]);
+        assert_eq!(similar("hello"), ["hello-c:latest"]);
+        assert!(similar("rust:1.80").is_empty());
+        assert!(similar("Not A Reference").is_empty());
+    }
 
     #[test]
     fn a_run_directory_names_its_process() {
