@@ -110,6 +110,8 @@ pub enum Fault {
     /// Demand this `Authorization` header (Basic challenge otherwise),
     /// then forward.
     RequireAuth(String),
+    /// Answer every upload (POST, PUT, PATCH) with 500; forward the rest.
+    RefuseUploads,
 }
 
 /// A proxy in front of a registry; it stops when dropped.
@@ -182,7 +184,17 @@ fn serve(mut client: TcpStream, upstream: u16, fault: &Fault) -> std::io::Result
     loop {
         let (head, body) = read_message(&mut client, true)?;
         let request_line = head.lines().next().unwrap_or_default().to_owned();
+        let upload = ["POST ", "PUT ", "PATCH "]
+            .iter()
+            .any(|method| request_line.starts_with(method));
         match fault {
+            Fault::RefuseUploads if upload => {
+                write!(
+                    client,
+                    "HTTP/1.1 500 Fault\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nConnection: close\r\n\r\nfault"
+                )?;
+                return Ok(());
+            }
             Fault::Status(code) => {
                 let extra = if *code == 401 {
                     "WWW-Authenticate: Basic realm=\"test\"\r\n"
