@@ -584,10 +584,9 @@ fn image_manifest(
     config: &ImageConfiguration,
     written: &[&Written],
 ) -> Result<ImageManifest> {
+    // The base's labels layer is left out: this image writes its own.
     let mut layer_descriptors: Vec<Descriptor> = match base {
-        // The base's labels layer: this image writes its own.
-        Some(b) if tree_labels::ends_with_labels(b) => b.layers()[..b.layers().len() - 1].to_vec(),
-        Some(b) => b.layers().to_vec(),
+        Some(b) => b.base_layers().to_vec(),
         None => Vec::new(),
     };
     layer_descriptors.extend(written.iter().map(|w| {
@@ -790,7 +789,7 @@ fn image_config(
     source_date_epoch: Option<u64>,
 ) -> Result<ImageConfiguration> {
     let mut config = base.as_ref().map(|b| b.config.clone()).unwrap_or_default();
-    if base.as_ref().is_some_and(tree_labels::ends_with_labels) {
+    if base.as_ref().is_some_and(Image::ends_with_labels_layer) {
         // The base's labels layer: this image writes its own.
         let mut diff_ids = config.rootfs().diff_ids().clone();
         diff_ids.pop();
