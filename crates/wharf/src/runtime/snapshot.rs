@@ -214,6 +214,7 @@ fn take(
         Stdin::Null,
         Output::capture(OUTPUT_KEPT),
         Output::capture(OUTPUT_KEPT),
+        stdio::Wasi::Preview1,
     );
     wasi.wall_clock(SteppingClock::default())
         .monotonic_clock(SteppingClock::default())
