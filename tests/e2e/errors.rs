@@ -58,6 +58,43 @@ fn malformed_toml_is_reported_with_its_position() {
 }
 
 #[test]
+fn a_dockerfile_is_named_for_what_it_is() {
+    let wharf = Wharf::new();
+    let dockerfile = "# syntax=docker/dockerfile:1\nFROM python:3.12\nCOPY app.py .\n";
+    let ctx = context(&[
+        ("Dockerfile", dockerfile),
+        ("web.Dockerfile", "FROM python:3.12\n"),
+        ("build.conf", "ARG V=3.12\nFROM python:$V\n"),
+        ("app.py", "print('hi')\n"),
+    ]);
+    let dir = ctx.path().to_str().unwrap();
+    let path = |name: &str| ctx.path().join(name).to_str().unwrap().to_owned();
+    let reads_wharf_toml = [
+        "wharf builds from a wharf.toml manifest",
+        "docs/manifest.md",
+        "docs/docker.md",
+    ];
+    // A context with a Dockerfile and no wharf.toml.
+    let out = wharf.run(["build", dir]).code(1);
+    out.stderr_has(&["has a Dockerfile and no wharf.toml"])
+        .stderr_has(&reads_wharf_toml);
+    assert_eq!(out.stderr.lines().count(), 1, "{out}");
+    // A Dockerfile given with -f, known by its name or its first line.
+    for file in ["Dockerfile", "web.Dockerfile", "build.conf"] {
+        let out = wharf.run(["build", "-f", &path(file), dir]).code(1);
+        out.stderr_has(&[&format!("{file}: this is a Dockerfile")])
+            .stderr_has(&reads_wharf_toml);
+        assert!(!out.stderr.contains("expected `=`"), "{out}");
+    }
+    // A manifest with a mistake stays a TOML error, even one that starts
+    // like a Dockerfile's line.
+    build_fails("from python:3.12\n", &["wharf.toml:1:", "expected `=`"]);
+    // A context with both builds from wharf.toml.
+    std::fs::write(ctx.path().join("wharf.toml"), "from = \"scratch\"\n").unwrap();
+    wharf.run(["build", "-q", dir]).ok();
+}
+
+#[test]
 fn a_missing_copy_source_is_named() {
     build_fails(
         "from = \"scratch\"\n[[copy]]\nsrc = \"app.py\"\ndest = \"/app/\"\n",
@@ -97,10 +134,36 @@ fn an_unknown_base_image_is_named() {
     build_fails(
         "from = \"python:9.99\"\n",
         &[
-            "base image python:9.99 is not in the local store",
-            "no such image: python:9.99",
+            "wharf.toml:1:8: base image python:9.99 is not in the local store",
+            "build or pull it first",
         ],
     );
+}
+
+#[test]
+fn a_base_image_typo_is_shown_where_it_is_with_the_names_it_is_close_to() {
+    let wharf = hello_store();
+    wharf.run(["tag", "hello-c", "python:3.12"]).ok();
+    let ctx = context(&[(
+        "wharf.toml",
+        "# my app\n\nfrom = \"pyhton:3.12\"\ncmd = [\"hello\"]\n",
+    )]);
+    let out = wharf
+        .run(["build", "-t", "app", ctx.path().to_str().unwrap()])
+        .code(1);
+    out.stderr_has(&[
+        "wharf.toml:3:8: base image pyhton:3.12 is not in the local store",
+        "did you mean python:3.12?",
+        "3 | from = \"pyhton:3.12\"",
+        "  |        ^^^^^^^^^^^^^",
+    ]);
+    assert!(!out.stderr.contains("build or pull"), "{out}");
+    // A tag the repository lacks: its other tags.
+    let ctx = context(&[("wharf.toml", "from = \"hello-c:2\"\n")]);
+    wharf
+        .run(["build", ctx.path().to_str().unwrap()])
+        .code(1)
+        .stderr_has(&["wharf.toml:1:8", "did you mean hello-c:latest?"]);
 }
 
 #[test]
@@ -120,6 +183,76 @@ fn bad_flags_are_wharf_errors() {
         .stderr_has(&["--no-such-flag"]);
     wharf.run(["frobnicate"]).code(125);
     wharf.run(["build"]).code(125).stderr_has(&["CONTEXT"]);
+}
+
+#[test]
+fn docker_run_flags_wharf_lacks_say_what_to_do_instead() {
+    let wharf = hello_store();
+    for (args, says) in [
+        (&["-p", "8080:80"][..], "`wharf serve -p"),
+        (&["--publish=8080:80"], "`wharf serve -p"),
+        (&["-P"], "no port to publish"),
+        (&["-d"], "your shell's `&`"),
+        (&["-dit"], "no detached containers"),
+        (&["--name", "web"], "no container to name"),
+        (&["--network", "host"], "no network yet"),
+        (&["--net=none"], "no network yet"),
+        (&["-u", "1000:1000"], "no users or uids"),
+        (&["--user", "root"], "no users or uids"),
+        (&["-h", "myhost"], "no hostname"),
+        (&["--hostname", "myhost"], "no hostname"),
+    ] {
+        let mut command = vec!["run"];
+        command.extend_from_slice(args);
+        command.push("hello-c");
+        let out = wharf.run(&command).code(125);
+        out.stderr_has(&["wharf: error: ", says]);
+        assert_eq!(out.stderr.lines().count(), 1, "{args:?}: {out}");
+        assert!(out.stdout.is_empty(), "{args:?} ran the guest: {out}");
+    }
+    // Several at once: a line for each.
+    let out = wharf
+        .run(["run", "-d", "-p", "80", "--name", "x", "hello-c"])
+        .code(125);
+    assert_eq!(out.stderr.lines().count(), 3, "{out}");
+    // After IMAGE, they are the guest's arguments.
+    wharf
+        .run([
+            "run", "hello-c", "-p", "80", "-d", "--name", "x", "-h", "y", "-u", "1",
+        ])
+        .ok()
+        .stdout_has(&["argv[1]=-p", "argv[3]=-d", "argv[6]=-h", "argv[8]=-u"]);
+    // Help stays where it was.
+    for help in [
+        &["run", "-h"][..],
+        &["run", "--help"],
+        &["--verbose", "run", "-h"],
+    ] {
+        wharf
+            .run(help)
+            .ok()
+            .stdout_has(&["Usage: wharf run [OPTIONS] IMAGE [ARGS]..."]);
+    }
+}
+
+#[test]
+fn ps_says_there_are_no_containers_to_list() {
+    let wharf = Wharf::new();
+    for args in [
+        &["ps"][..],
+        &["ps", "-a"],
+        &["ps", "-q"],
+        &["container", "ls"],
+    ] {
+        let out = wharf.run(args).code(125);
+        out.stderr_has(&["no containers to list", "a process of its own"]);
+        assert!(!out.stderr.contains("push"), "{out}");
+        assert!(out.stdout.is_empty(), "{out}");
+    }
+    wharf
+        .run(["container", "rm", "x"])
+        .code(125)
+        .stderr_has(&["no containers to manage"]);
 }
 
 #[test]

@@ -85,6 +85,41 @@ fn rmi_force_removes_every_tag_of_an_image() {
 }
 
 #[test]
+fn rmi_of_a_base_says_which_images_keep_its_layers() {
+    let wharf = hello_store();
+    let ctx =
+        hello_context("from = \"hello-c\"\n[[copy]]\nsrc = \"hello.wasm\"\ndest = \"/again/\"\n");
+    wharf.build("my-first-image", ctx.path());
+    let blobs = || {
+        std::fs::read_dir(wharf.home().join("blobs/sha256"))
+            .unwrap()
+            .count()
+    };
+    let before = blobs();
+    let out = wharf.run(["rmi", "hello-c"]).ok();
+    out.stdout_has(&["Untagged: hello-c:latest", "Deleted: sha256:"]);
+    assert_eq!(
+        out.stderr,
+        "wharf: hello-c's layers stay in the store while my-first-image uses them\n"
+    );
+    // Its manifest and config went; its layers stayed (its labels layer
+    // too: my-first-image's has the same labels, so is the same blob).
+    assert_eq!(blobs(), before - 2);
+    wharf.run(["run", "my-first-image", "--quiet"]).ok();
+    // Removing the image built on it says nothing, and neither does one
+    // removed together with what uses it.
+    wharf.build(
+        "hello-c",
+        &crate::support::repo().join("guest-examples/hello-c"),
+    );
+    let out = wharf.run(["rmi", "my-first-image"]).ok();
+    assert_eq!(out.stderr, "");
+    wharf.build("my-first-image", ctx.path());
+    let out = wharf.run(["rmi", "hello-c", "my-first-image"]).ok();
+    assert_eq!(out.stderr, "");
+}
+
+#[test]
 fn inspect_shows_digest_config_layers_and_sizes() {
     let wharf = hello_store();
     let ctx =

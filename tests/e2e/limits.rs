@@ -199,6 +199,94 @@ fn the_manifest_limits_are_defaults_that_flags_override() {
         .code(137);
 }
 
+/// A module that grows its memory by 2.5 GiB without touching it (cheap
+/// on any host) and exits 12 if the growth fails.
+const GROW_PAST_2_GIB: &str = r#"(module
+     (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+     (memory 1)
+     (func (export "_start")
+       (if (i32.eq (memory.grow (i32.const 40960)) (i32.const -1))
+         (then (call $exit (i32.const 12))))))"#;
+
+#[test]
+fn zero_on_the_command_line_is_no_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let module = wat_file(dir.path(), "grow.wasm", GROW_PAST_2_GIB);
+    let module = module.to_str().unwrap();
+    let wharf = Wharf::new();
+    // The default stops it at 2 GiB; `-m 0` lets it have what it asks.
+    wharf
+        .run(["run", module])
+        .code(137)
+        .stderr_has(&["memory limit of 2GiB"]);
+    wharf.run(["run", "-m", "0", module]).ok();
+    wharf.run(["run", "--memory=0b", module]).ok();
+
+    let wharf = hello_store();
+    // A timeout of 0s is none: the guest sleeps and exits on its own.
+    wharf
+        .run([
+            "run",
+            "--timeout",
+            "0s",
+            "hello-c",
+            "--quiet",
+            "--sleep",
+            "1",
+            "--exit",
+            "3",
+        ])
+        .code(3);
+    // Fuel 0 is no budget.
+    wharf
+        .run(["run", "--fuel", "0", "hello-c", "--quiet", "--exit", "4"])
+        .code(4);
+}
+
+#[test]
+fn zero_in_the_manifest_is_no_limit_and_overrides_the_base() {
+    let wharf = hello_store();
+    let limited = hello_context(
+        "from = \"hello-c\"\n[limits]\nmemory = \"32MiB\"\ntimeout = \"250ms\"\nfuel = 1000\n",
+    );
+    wharf.build("limited", limited.path());
+    let unlimited =
+        hello_context("from = \"limited\"\n[limits]\nmemory = \"0\"\ntimeout = \"0s\"\nfuel = 0\n");
+    wharf.build("unlimited", unlimited.path());
+    let out = wharf.run(["inspect", "unlimited"]).ok();
+    let inspected: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        inspected[0]["Config"]["Limits"],
+        serde_json::json!({"memory": 0, "timeout": 0, "fuel": 0}),
+        "0 is stored, as docker inspect shows Memory 0 for no limit"
+    );
+    wharf
+        .run([
+            "run",
+            "unlimited",
+            "--quiet",
+            "--alloc",
+            "48",
+            "--sleep",
+            "1",
+            "--exit",
+            "5",
+        ])
+        .code(5);
+    // A flag still sets a limit over the image's 0.
+    wharf
+        .run([
+            "run",
+            "-m",
+            "32MiB",
+            "unlimited",
+            "--quiet",
+            "--alloc",
+            "48",
+        ])
+        .code(137);
+}
+
 #[test]
 fn a_stack_overflow_is_a_trap_not_a_crash() {
     let dir = tempfile::tempdir().unwrap();

@@ -272,6 +272,33 @@ fn push_artifact_publishes_the_module_for_other_wasm_tools() {
 }
 
 #[test]
+fn push_artifact_leaves_nothing_in_the_store_on_success_or_error() {
+    let registry = TestRegistry::start();
+    let wharf = hello_store();
+    let leftovers = |wharf: &Wharf| {
+        let out = wharf.run(["system", "check"]).ok();
+        out.stdout_has(&["(0 leftovers of interrupted writes in tmp/)"]);
+        assert_eq!(
+            std::fs::read_dir(wharf.home().join("tmp")).unwrap().count(),
+            0
+        );
+    };
+    let name = format!("{}/me/hello:artifact", registry.host());
+    wharf.run(["tag", "hello-c", &name]).ok();
+    wharf.run(["push", "--artifact", &name]).ok();
+    leftovers(&wharf);
+    // A registry that refuses the upload.
+    let proxy = Proxy::start(registry.port(), Fault::RefuseUploads);
+    let refused = format!("{}/me/other:artifact", proxy.host());
+    wharf.run(["tag", "hello-c", &refused]).ok();
+    wharf
+        .run(["push", "--artifact", &refused])
+        .code(1)
+        .stderr_has(&["cannot push"]);
+    leftovers(&wharf);
+}
+
+#[test]
 fn save_and_load_round_trip_through_skopeo_with_digests_unchanged() {
     let wharf = hello_store();
     let dir = tempfile::tempdir().unwrap();

@@ -132,6 +132,8 @@ pub enum Fault {
     /// `/token` as the realm, which issues `token` to a request with the
     /// `Authorization` header `basic` (401 otherwise).
     RequireBearer { basic: String, token: String },
+    /// Answer every upload (POST, PUT, PATCH) with 500; forward the rest.
+    RefuseUploads,
 }
 
 /// A proxy in front of a registry; it stops when dropped.
@@ -210,7 +212,17 @@ fn serve(mut client: TcpStream, upstream: u16, fault: &Fault) -> std::io::Result
                 k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
             })
         };
+        let upload = ["POST ", "PUT ", "PATCH "]
+            .iter()
+            .any(|method| request_line.starts_with(method));
         match fault {
+            Fault::RefuseUploads if upload => {
+                write!(
+                    client,
+                    "HTTP/1.1 500 Fault\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nConnection: close\r\n\r\nfault"
+                )?;
+                return Ok(());
+            }
             Fault::Status(code) => {
                 let extra = if *code == 401 {
                     "WWW-Authenticate: Basic realm=\"test\"\r\n"

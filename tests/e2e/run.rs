@@ -339,3 +339,56 @@ fn python_sees_no_host_environment_and_cannot_write_the_image() {
         ]
     );
 }
+
+/// Runs wharf with its stdout into a pipe that this test closes after
+/// reading `keep` bytes, as `wharf run … | head -c KEEP` does; the
+/// outcome's stdout is what was read.
+fn run_into_a_closed_pipe(wharf: &Wharf, args: &[&str], keep: usize) -> crate::support::Outcome {
+    use std::io::Read;
+    let mut child = wharf
+        .command(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut read = vec![0; keep];
+    child.stdout.take().unwrap().read_exact(&mut read).unwrap();
+    // The read end is closed here, when the pipe is dropped.
+    let mut outcome = crate::support::Outcome::from_output(child.wait_with_output().unwrap());
+    outcome.stdout = String::from_utf8_lossy(&read).into_owned();
+    outcome
+}
+
+#[test]
+fn a_guest_writing_to_a_closed_pipe_gets_epipe() {
+    let dir = tempfile::tempdir().unwrap();
+    // The library's guest that writes until a write fails, then exits
+    // with the errno it got.
+    let text = std::fs::read_to_string(
+        crate::support::repo().join("crates/wharf/tests/guests/write_until_error.wat"),
+    )
+    .unwrap();
+    let module = wat_file(dir.path(), "flood.wasm", &text);
+    // The guest exits with the errno its write got: 64, `pipe` in WASI
+    // preview 1 (it was 29, `io`).
+    run_into_a_closed_pipe(&Wharf::new(), &["run", module.to_str().unwrap()], 10).code(64);
+}
+
+#[test]
+fn python_writing_to_a_closed_pipe_raises_broken_pipe_error() {
+    let out = run_into_a_closed_pipe(
+        python_store(),
+        &[
+            "run",
+            "my-first-image",
+            "python",
+            "-c",
+            "for i in range(10**7): print(i, flush=True)",
+        ],
+        2,
+    );
+    assert_eq!(out.stdout, "0\n");
+    out.stderr_has(&["BrokenPipeError"]);
+    assert!(!out.stderr.contains("I/O error"), "{out}");
+    assert_ne!(out.code, 0, "{out}");
+}

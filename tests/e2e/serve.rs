@@ -287,6 +287,18 @@ fn cgi_passes_the_request_in_meta_variables_and_headers_both_ways() {
 }
 
 #[test]
+fn zero_limits_are_none_per_request() {
+    let wharf = Wharf::new();
+    let served = Served::start(
+        &wharf,
+        &["-m", "0", "--timeout", "0s", cgi_guest().to_str().unwrap()],
+    );
+    served.wait_for_log("per request: memory none, timeout none");
+    let (status, _) = get(&served.url("/env"));
+    assert_eq!(status, 200);
+}
+
+#[test]
 fn no_request_sees_what_an_earlier_one_did_in_its_tmp() {
     let wharf = Wharf::new();
     let served = Served::start(

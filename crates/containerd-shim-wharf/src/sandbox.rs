@@ -9,9 +9,10 @@ use containerd_shim_wasm::sandbox::Sandbox;
 use containerd_shim_wasm::sandbox::context::{RuntimeContext, Source as ImageSource};
 use containerd_shim_wasm::shim::{Shim, Version, version};
 use wharf::image::{RunConfig, labels_in_tree};
-use wharf::runtime::limits::DEFAULT_MEMORY;
+use wharf::manifest::Limits;
 use wharf::runtime::{
-    Call, Exit, LimitHit, LoadOptions, Output, Runtime, Source, Stdin, TimeoutBy, status,
+    Call, EffectiveLimits, Exit, LimitHit, LoadOptions, Output, Runtime, Source, Stdin, TimeoutBy,
+    status,
 };
 use wharf::units::ByteSize;
 
@@ -186,11 +187,12 @@ impl Request {
         // The container's memory limit caps the guest's memory too, less
         // what this process needs besides, so that the guest meets it as a
         // limit wharf reports rather than as the kernel's OOM kill.
-        let image_memory = app.image_limits().memory.unwrap_or(DEFAULT_MEMORY);
+        // The image's limit (its `0`, no limit, included) as a run gets it.
+        let image_memory = EffectiveLimits::resolve(&Limits::default(), &app.image_limits()).memory;
         let mut capped = None;
         if let Some(container) = container::memory_limit() {
             let guest = container::guest_share(container);
-            if guest < image_memory {
+            if image_memory.is_none_or(|image| guest < image) {
                 call.limits.memory = Some(guest);
                 capped = Some(container);
             }

@@ -23,6 +23,8 @@ pub const LIMITS_LABEL: &str = "dev.wharf.limits";
 /// JSON object of strings, keys sorted, for runtimes that see the image's
 /// tree but not its config (containerd's shim; see `build::tree_labels`).
 pub const TREE_LABELS: &str = "/.wharf/labels.json";
+/// What the history says made the labels layer.
+pub(crate) const LABELS_LAYER_CREATED_BY: &str = "LABELS copied into /.wharf/labels.json";
 /// The largest labels file [`labels_in_tree`] reads.
 const TREE_LABELS_MAX: u64 = 1 << 20;
 /// The config media type of a CNCF Wasm OCI artifact (TAG Runtime format).
@@ -74,6 +76,37 @@ impl Image {
     /// The layer descriptors, base first.
     pub fn layers(&self) -> &[Descriptor] {
         self.manifest.layers()
+    }
+
+    /// Whether the top layer is the labels layer a wharf build puts there
+    /// (a copy of the config's labels at [`TREE_LABELS`]): the last history
+    /// entry says so, and the image has as many layers as history entries
+    /// that are not empty (a layer an image from elsewhere labels so by
+    /// chance is not taken for one unless the counts agree).
+    pub fn ends_with_labels_layer(&self) -> bool {
+        let Some(history) = self.config.history() else {
+            return false;
+        };
+        let layered = history
+            .iter()
+            .filter(|h| !h.empty_layer().unwrap_or(false))
+            .count();
+        layered == self.layers().len()
+            && history
+                .last()
+                .is_some_and(|h| h.created_by().as_deref() == Some(LABELS_LAYER_CREATED_BY))
+    }
+
+    /// The layers an image built on this one starts with: all of them but
+    /// the labels layer on top, if there is one, which such an image
+    /// replaces with its own.
+    pub fn base_layers(&self) -> &[Descriptor] {
+        let layers = self.layers();
+        if self.ends_with_labels_layer() {
+            &layers[..layers.len() - 1]
+        } else {
+            layers
+        }
     }
 
     /// The uncompressed digests of the layers, base first.

@@ -106,6 +106,37 @@ fn output_streams_through_to_a_writer_and_can_be_dropped() {
     assert!(outcome.stdout.bytes.is_empty() && outcome.stderr.bytes.is_empty());
 }
 
+/// errno 64 of WASI preview 1: `pipe` (`EPIPE`).
+const EPIPE: i32 = 64;
+
+#[test]
+fn a_reader_gone_away_is_epipe_for_the_guest() {
+    struct Closed;
+    impl Write for Closed {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::ErrorKind::BrokenPipe.into())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let app = runtime().load(guest("write_until_error")).unwrap();
+    let outcome = app
+        .call(Call::new().stdout(Output::Writer(Box::new(Closed))))
+        .unwrap();
+    assert_eq!(outcome.exit, Exit::Code(EPIPE));
+    // A channel whose receiver was dropped, after taking a chunk.
+    let (sender, mut receiver) = tokio::sync::mpsc::channel(1);
+    let reader = std::thread::spawn(move || {
+        receiver.blocking_recv().unwrap();
+    });
+    let outcome = app
+        .call(Call::new().stdout(Output::Channel(sender)))
+        .unwrap();
+    reader.join().unwrap();
+    assert_eq!(outcome.exit, Exit::Code(EPIPE));
+}
+
 #[test]
 fn a_guest_that_loops_is_stopped_at_its_deadline_and_the_next_call_runs() {
     // A pool of one: the stopped call must give its sandbox back.

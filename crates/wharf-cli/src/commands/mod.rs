@@ -7,6 +7,7 @@ mod images;
 mod init;
 mod inspect;
 mod output;
+mod ps;
 #[cfg(test)]
 mod reference;
 mod rmi;
@@ -109,6 +110,10 @@ enum Command {
     Completions(shell::CompletionsCommand),
     #[command(hide = true)]
     ManPages(shell::ManPagesCommand),
+    #[command(hide = true)]
+    Ps(ps::PsCommand),
+    #[command(hide = true)]
+    Container(ps::ContainerCommand),
 }
 
 /// What `wharf --version` says: wharf's version, the commit it was built
@@ -134,7 +139,7 @@ pub fn command() -> clap::Command {
 /// Runs the command line and returns the process exit status.
 pub fn main() -> i32 {
     let parsed = command()
-        .try_get_matches()
+        .try_get_matches_from(help_alias(std::env::args_os().collect()))
         .and_then(|matches| Cli::from_arg_matches(&matches));
     let cli = match parsed {
         Ok(cli) => cli,
@@ -156,6 +161,8 @@ pub fn main() -> i32 {
         Command::Init(command) => return command.execute(),
         Command::Run(command) => return command.execute(),
         Command::Serve(command) => return command.execute(),
+        Command::Ps(command) => return command.execute(),
+        Command::Container(command) => return command.execute(),
         Command::Build(command) => command.execute(),
         Command::Images(command) => command.execute(),
         Command::History(command) => command.execute(),
@@ -179,6 +186,24 @@ pub fn main() -> i32 {
             exit::for_error(&e)
         }
     }
+}
+
+/// `wharf run -h` with nothing after it is `wharf run --help`: `-h`
+/// before IMAGE is Docker's `--hostname` (which `run` refuses with a
+/// word), but alone it can only be a request for help.
+fn help_alias(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let words: Vec<&std::ffi::OsStr> = args
+        .iter()
+        .skip(1)
+        .filter(|a| *a != "--verbose")
+        .map(|a| a.as_os_str())
+        .collect();
+    if words == ["run", "-h"]
+        && let Some(h) = args.iter().rposition(|a| a == "-h")
+    {
+        args[h] = "--help".into();
+    }
+    args
 }
 
 /// Prints an error and its causes, one line each: `wharf: error: …`.

@@ -2,9 +2,11 @@
 
 use anyhow::{Result, bail};
 use clap::Args;
+use oci_spec::image::Digest;
 
-use wharf::reference::ImageRef;
-use wharf::store::{LookupError, StoreWriter};
+use wharf::digest;
+use wharf::reference::{DEFAULT_TAG, ImageRef};
+use wharf::store::{ImageEntry, LookupError, Store, StoreWriter};
 
 /// Remove images (or tags) from the local store.
 #[derive(Debug, Args)]
@@ -24,11 +26,21 @@ impl RmiCommand {
         let store = super::open_store()?;
         let writer = store.write()?;
         let mut failures = 0;
+        let mut deleted = Vec::new();
         for image in &self.images {
-            if let Err(e) = remove(&writer, image, self.force) {
-                super::report(&e);
-                failures += 1;
+            match remove(&writer, image, self.force) {
+                Ok(Some(id)) => deleted.push((image, id)),
+                Ok(None) => {}
+                Err(e) => {
+                    super::report(&e);
+                    failures += 1;
+                }
             }
+        }
+        // Once every image asked for is gone, say which of those deleted
+        // still have their layers held by images built on them.
+        for (image, id) in deleted {
+            say_who_holds_the_layers(&store, image, &id);
         }
         let report = writer.collect_garbage()?;
         for blob in &report.blobs {
@@ -44,7 +56,9 @@ impl RmiCommand {
     }
 }
 
-fn remove(writer: &StoreWriter<'_>, text: &str, force: bool) -> Result<()> {
+/// Removes the tag or image `text` names; returns the image's ID when the
+/// image itself is gone (no tag left).
+fn remove(writer: &StoreWriter<'_>, text: &str, force: bool) -> Result<Option<Digest>> {
     let store = writer.store();
     let tags = store.tags()?;
     // A name (with or without tag) removes that tag only.
@@ -52,10 +66,11 @@ fn remove(writer: &StoreWriter<'_>, text: &str, force: bool) -> Result<()> {
         && let Some(id) = writer.untag(&name)?
     {
         println!("Untagged: {name}");
-        if !store.tags()?.iter().any(|t| t.id == id) {
-            println!("Deleted: {id}");
+        if store.tags()?.iter().any(|t| t.id == id) {
+            return Ok(None);
         }
-        return Ok(());
+        println!("Deleted: {id}");
+        return Ok(Some(id));
     }
     let id = store.resolve_id(text)?;
     let names: Vec<&str> = tags
@@ -76,5 +91,41 @@ fn remove(writer: &StoreWriter<'_>, text: &str, force: bool) -> Result<()> {
         println!("Untagged: {name}");
     }
     println!("Deleted: {id}");
-    Ok(())
+    Ok(Some(id))
+}
+
+/// Says on stderr, in one line, that `image`'s layers stay in the store
+/// while other images use them (those built on it), naming them: its tag
+/// went, but the space comes back only once they go too. "Use" rather
+/// than "were built on it": an image that added no layer to its base has
+/// only the base's, which the base itself holds.
+fn say_who_holds_the_layers(store: &Store, image: &str, id: &Digest) {
+    let dependents = match store.dependents(id) {
+        Ok(dependents) => dependents,
+        Err(e) => {
+            tracing::debug!("cannot tell which images were built on {image}: {e:#}");
+            return;
+        }
+    };
+    if dependents.is_empty() {
+        return;
+    }
+    let names: Vec<String> = dependents.iter().map(display_name).collect();
+    let verb = if names.len() == 1 { "uses" } else { "use" };
+    eprintln!(
+        "wharf: {image}'s layers stay in the store while {} {verb} them",
+        names.join(", ")
+    );
+}
+
+/// A name as a user would write it: `NAME` for `NAME:latest`, the short
+/// ID for an untagged image.
+fn display_name(entry: &ImageEntry) -> String {
+    match &entry.name {
+        Some(name) => name
+            .strip_suffix(&format!(":{DEFAULT_TAG}"))
+            .unwrap_or(name)
+            .to_owned(),
+        None => digest::short(&entry.id).to_owned(),
+    }
 }

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Result, bail};
-use clap::Args;
+use clap::{ArgAction, Args};
 
 use crate::exit;
 use wharf::guest_path;
@@ -18,7 +18,10 @@ use wharf::units::{self, ByteSize};
 
 /// Run an image (or a .wasm file) in a sandbox.
 #[derive(Debug, Args)]
-#[command(override_usage = "wharf run [OPTIONS] IMAGE [ARGS]...")]
+#[command(
+    override_usage = "wharf run [OPTIONS] IMAGE [ARGS]...",
+    disable_help_flag = true
+)]
 pub struct RunCommand {
     /// Set an environment variable; KEY alone copies the host's value.
     #[arg(short = 'e', long = "env", value_name = "KEY[=VALUE]")]
@@ -41,17 +44,17 @@ pub struct RunCommand {
     entrypoint: Option<String>,
 
     /// Memory limit for the guest's linear memories and tables (e.g. 256MiB;
-    /// default: the image's, else 2GiB).
+    /// 0: none; default: the image's, else 2GiB).
     #[arg(short = 'm', long, value_name = "SIZE", value_parser = parse_size)]
     memory: Option<u64>,
 
-    /// Stop the guest after this long (e.g. 30s, 500ms; default: the
-    /// image's, else none).
+    /// Stop the guest after this long (e.g. 30s, 500ms; 0s: never;
+    /// default: the image's, else none).
     #[arg(long, value_name = "DURATION", value_parser = units::parse_duration)]
     timeout: Option<Duration>,
 
     /// Stop the guest after this much fuel, about one unit per Wasm
-    /// instruction (default: the image's, else unlimited).
+    /// instruction (0: unlimited; default: the image's, else unlimited).
     #[arg(long, value_name = "N")]
     fuel: Option<u64>,
 
@@ -72,6 +75,14 @@ pub struct RunCommand {
     #[command(flatten)]
     pull: super::transfer::PullFlags,
 
+    /// Print help (`wharf run -h` alone does too; `-h` before IMAGE is
+    /// Docker's `--hostname`).
+    #[arg(long, action = ArgAction::Help)]
+    help: Option<bool>,
+
+    #[command(flatten)]
+    docker: DockerFlags,
+
     /// An image (NAME[:TAG], NAME@DIGEST, ID) or a path to a .wasm file,
     /// then the arguments that replace the image's cmd. Everything after
     /// IMAGE goes to the guest, `--help` included.
@@ -84,9 +95,88 @@ pub struct RunCommand {
     command: Vec<String>,
 }
 
+/// `docker run` flags that have no meaning for a wharf run. They are
+/// parsed (before IMAGE only: what follows IMAGE is the guest's) so that
+/// each is refused with what wharf does instead, rather than taken for
+/// IMAGE or for the guest's first argument.
+#[derive(Debug, Args)]
+struct DockerFlags {
+    #[arg(short = 'p', long = "publish", hide = true)]
+    publish: Vec<String>,
+
+    #[arg(short = 'P', long = "publish-all", hide = true)]
+    publish_all: bool,
+
+    #[arg(short = 'd', long = "detach", hide = true)]
+    detach: bool,
+
+    #[arg(long = "name", hide = true)]
+    name: Vec<String>,
+
+    #[arg(long = "network", alias = "net", hide = true)]
+    network: Vec<String>,
+
+    #[arg(short = 'u', long = "user", hide = true)]
+    user: Vec<String>,
+
+    /// `wharf run -h` alone asks for help, as it always did: see
+    /// [`super::help_alias`].
+    #[arg(short = 'h', long = "hostname", hide = true)]
+    hostname: Option<String>,
+}
+
+impl DockerFlags {
+    /// One line for each Docker flag given: what wharf does instead.
+    fn refusals(&self) -> Vec<&'static str> {
+        let mut lines = Vec::new();
+        if !self.publish.is_empty() || self.publish_all {
+            lines.push(
+                "-p/--publish: a run has no network yet, so there is no port to publish; \
+                 `wharf serve -p [ADDR:]PORT IMAGE` serves an HTTP app (docs/serve.md)",
+            );
+        }
+        if self.detach {
+            lines.push(
+                "-d/--detach: there are no detached containers, each run is a process of its own: \
+                 use your shell's `&` or a service manager (docs/docker.md)",
+            );
+        }
+        if !self.name.is_empty() {
+            lines.push(
+                "--name: there is no container to name, each run is a process of its own \
+                 (`wharf tag` names images)",
+            );
+        }
+        if !self.network.is_empty() {
+            lines.push(
+                "--network: a run has no network yet; `wharf serve` answers HTTP for an app (docs/serve.md)",
+            );
+        }
+        if !self.user.is_empty() {
+            lines.push(
+                "-u/--user: the sandbox has no users or uids; a guest reaches only what the run \
+                 hands it (-v, -e)",
+            );
+        }
+        if self.hostname.is_some() {
+            lines.push(
+                "-h/--hostname: a guest has no hostname (WASI has none); `wharf run --help` prints help",
+            );
+        }
+        lines
+    }
+}
+
 impl RunCommand {
     /// Runs the guest; returns wharf's exit status.
     pub fn execute(self) -> i32 {
+        let refusals = self.docker.refusals();
+        if !refusals.is_empty() {
+            for line in refusals {
+                eprintln!("wharf: error: {line}");
+            }
+            return exit::WHARF_ERROR;
+        }
         match self.run() {
             Ok(exit) => {
                 match &exit {
@@ -139,7 +229,7 @@ impl RunCommand {
                 source,
                 LoadOptions::new()
                     .interruptible(false)
-                    .fuel(self.fuel.is_some()),
+                    .fuel(self.fuel.is_some_and(|fuel| fuel != 0)),
             )
             .map_err(|e| super::transfer::explain_missing(e, &image))?;
         let mut call = Call::new()

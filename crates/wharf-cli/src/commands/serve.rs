@@ -10,7 +10,7 @@ use clap::Args;
 use super::run::{env_flags, is_module_path, parse_size, parse_volume};
 use crate::exit;
 use wharf::manifest::Limits;
-use wharf::runtime::{Call, LoadOptions, Output, Runtime, Source};
+use wharf::runtime::{Call, EffectiveLimits, LoadOptions, Output, Runtime, Source};
 use wharf::serve::{self, ServeOptions, Server};
 use wharf::units::{self, ByteSize};
 
@@ -62,18 +62,19 @@ pub struct ServeCommand {
     #[arg(short = 'v', long = "volume", value_name = "HOST:GUEST[:ro|rw]")]
     volumes: Vec<String>,
 
-    /// Memory limit of each request's guest [default: the image's, else
-    /// 512MiB]
+    /// Memory limit of each request's guest, 0 for none [default: the
+    /// image's, else 512MiB]
     #[arg(short = 'm', long, value_name = "SIZE", value_parser = parse_size)]
     memory: Option<u64>,
 
-    /// Stop a request's guest after this long (it gets 504) [default: the
-    /// image's, else 30s]
+    /// Stop a request's guest after this long (it gets 504), 0s for never
+    /// [default: the image's, else 30s]
     #[arg(long, value_name = "DURATION", value_parser = units::parse_duration)]
     timeout: Option<Duration>,
 
     /// Stop a request's guest after this much fuel, about one unit per
-    /// Wasm instruction [default: the image's, else unlimited]
+    /// Wasm instruction, 0 for unlimited [default: the image's, else
+    /// unlimited]
     #[arg(long, value_name = "N")]
     fuel: Option<u64>,
 
@@ -155,7 +156,10 @@ impl ServeCommand {
             self.pull.before_run(store, &runtime, image)?;
         }
         let app = runtime
-            .load_with(source, LoadOptions::new().fuel(self.fuel.is_some()))
+            .load_with(
+                source,
+                LoadOptions::new().fuel(self.fuel.is_some_and(|fuel| fuel != 0)),
+            )
             .map_err(|e| super::transfer::explain_missing(e, &image))?;
         let image_limits = app.image_limits();
         let limits = Limits {
@@ -206,7 +210,11 @@ impl ServeCommand {
                 .await
                 .with_context(|| format!("cannot listen on {address}"))?;
             let bound = listener.local_addr().unwrap_or(address);
-            let memory = ByteSize(limits.memory.unwrap_or(DEFAULT_MEMORY));
+            // What a request gets: 0 is no limit.
+            let limits = EffectiveLimits::resolve(&limits, &Limits::default());
+            let memory = limits
+                .memory
+                .map_or_else(|| "none".to_owned(), |m| ByteSize(m).to_string());
             let timeout = limits.timeout.map_or_else(
                 || "none".to_owned(),
                 |t| humantime::format_duration(t).to_string(),

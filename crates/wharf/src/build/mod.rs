@@ -39,9 +39,9 @@ use crate::guest_path;
 use crate::image::{self, Image, LIMITS_LABEL, RunConfig};
 use crate::launch::LAUNCH_LABEL;
 use crate::layer::{DEFAULT_MTIME, LayerContents, LayerEntry, WrittenLayer};
-use crate::manifest::{Base, CopyInstruction, Limits, Manifest};
+use crate::manifest::{Base, CopyInstruction, Limits, Manifest, ManifestError};
 use crate::reference::ImageRef;
-use crate::store::Store;
+use crate::store::{LookupError, Store};
 
 /// The manifest file a context holds unless `-f` names another.
 pub const MANIFEST_FILE: &str = "wharf.toml";
@@ -123,11 +123,28 @@ pub fn build_with_runtime(
         .manifest
         .clone()
         .unwrap_or_else(|| options.context.join(MANIFEST_FILE));
+    if options.manifest.is_none()
+        && !manifest_path.exists()
+        && let Some(dockerfile) = crate::manifest::dockerfile_in(&options.context)
+    {
+        anyhow::bail!(
+            "{} has a {} and no {MANIFEST_FILE}: {}",
+            options.context.display(),
+            dockerfile.file_name().unwrap_or_default().to_string_lossy(),
+            crate::manifest::READS_WHARF_TOML
+        );
+    }
     let manifest = Manifest::load(&manifest_path)?;
     let context = BuildContext::open(&options.context)?;
     let base = match &manifest.base {
         Base::Scratch => None,
-        Base::Image(reference) => Some(base::resolve(store, reference)?),
+        Base::Image(reference) => match base::resolve(store, reference) {
+            Ok(image) => Some(image),
+            Err(e) if matches!(e.downcast_ref(), Some(LookupError::NotFound(_))) => {
+                return Err(missing_base(store, &manifest, reference).into());
+            }
+            Err(e) => return Err(e),
+        },
     };
     // The base's interpreter compiles the build's Python sources.
     let interpreter = match runtime {
@@ -569,10 +586,9 @@ fn image_manifest(
     config: &ImageConfiguration,
     written: &[&Written],
 ) -> Result<ImageManifest> {
+    // The base's labels layer is left out: this image writes its own.
     let mut layer_descriptors: Vec<Descriptor> = match base {
-        // The base's labels layer: this image writes its own.
-        Some(b) if tree_labels::ends_with_labels(b) => b.layers()[..b.layers().len() - 1].to_vec(),
-        Some(b) => b.layers().to_vec(),
+        Some(b) => b.base_layers().to_vec(),
         None => Vec::new(),
     };
     layer_descriptors.extend(written.iter().map(|w| {
@@ -775,7 +791,7 @@ fn image_config(
     source_date_epoch: Option<u64>,
 ) -> Result<ImageConfiguration> {
     let mut config = base.as_ref().map(|b| b.config.clone()).unwrap_or_default();
-    if base.as_ref().is_some_and(tree_labels::ends_with_labels) {
+    if base.as_ref().is_some_and(Image::ends_with_labels_layer) {
         // The base's labels layer: this image writes its own.
         let mut diff_ids = config.rootfs().diff_ids().clone();
         diff_ids.pop();
@@ -855,6 +871,26 @@ fn image_config(
     config.rootfs_mut().set_diff_ids(diff_ids);
     config.set_history(Some(history));
     Ok(config)
+}
+
+/// The error for a `from` the store lacks, at its place in the manifest,
+/// naming the images with a close name if there are any.
+fn missing_base(store: &Store, manifest: &Manifest, reference: &ImageRef) -> ManifestError {
+    let similar = store
+        .similar_names(&reference.to_string())
+        .unwrap_or_default();
+    let what_to_do = if similar.is_empty() {
+        "build or pull it first".to_owned()
+    } else {
+        format!("did you mean {}?", similar.join(" or "))
+    };
+    manifest.error_at(
+        manifest.from_span(),
+        format!(
+            "base image {reference} is not in the local store ({}); {what_to_do}",
+            store.root().display()
+        ),
+    )
 }
 
 /// The manifest path a build of `context` reads by default.

@@ -19,30 +19,11 @@ use anyhow::{Context, Result};
 use super::Staged;
 use crate::guest_path;
 use crate::image;
-use crate::image::Image;
 use crate::layer::{FileSource, LayerContents};
 use crate::store::Store;
 
 /// What the history says made the layer.
-const CREATED_BY: &str = "LABELS copied into /.wharf/labels.json";
-
-/// Whether `image`'s top layer is the labels layer a build put there: its
-/// last history entry says so, and it has as many layers as entries that
-/// are not empty (a layer an image from elsewhere labels so by chance is
-/// not taken for one unless the counts agree).
-pub(super) fn ends_with_labels(image: &Image) -> bool {
-    let Some(history) = image.config.history() else {
-        return false;
-    };
-    let layered = history
-        .iter()
-        .filter(|h| !h.empty_layer().unwrap_or(false))
-        .count();
-    layered == image.layers().len()
-        && history
-            .last()
-            .is_some_and(|h| h.created_by().as_deref() == Some(CREATED_BY))
-}
+const CREATED_BY: &str = image::LABELS_LAYER_CREATED_BY;
 
 /// Adds the labels layer on top of `staged`: its file holds the labels of
 /// `staged`'s config, keys sorted, so that the same config gives the same

@@ -92,6 +92,8 @@ impl ManifestError {
 }
 
 impl fmt::Display for ManifestError {
+    /// `file:line:column: message` and the line underlined, or `file:
+    /// message` for an error about the whole file.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let error = &self.0;
         let title = format!(
@@ -102,7 +104,8 @@ impl fmt::Display for ManifestError {
             error.message
         );
         let Some((text, span)) = &error.excerpt else {
-            write!(f, "{title}")?;
+            // An error about the whole file: `file: message`.
+            write!(f, "{}: {}", error.path.display(), error.message)?;
             if let Some(help) = &error.help {
                 write!(f, "\n  = help: {help}")?;
             }

@@ -35,6 +35,7 @@
 //! list the valid ones.
 
 mod diagnostic;
+mod dockerfile;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -47,6 +48,7 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 pub use diagnostic::ManifestError;
+pub use dockerfile::{READS_WHARF_TOML, dockerfile_in, is_dockerfile_name, looks_like_dockerfile};
 
 use crate::launch::Launch;
 use crate::reference::ImageRef;
@@ -91,6 +93,7 @@ pub struct Manifest {
     pub snapshot: Option<Spanned<Vec<String>>>,
     source: String,
     path: std::path::PathBuf,
+    from_span: std::ops::Range<usize>,
 }
 
 /// One `[[copy]]`: sources in the build context, a destination in the image.
@@ -104,9 +107,12 @@ pub struct CopyInstruction {
 }
 
 /// Resource limits applied to every run unless a run flag overrides them.
+/// `None` leaves the limit to the image, else to the default; `Some(0)`
+/// (`Duration::ZERO`) asks for no limit, as `docker run -m 0` does (see
+/// `runtime::EffectiveLimits::resolve`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Limits {
-    /// Maximum linear memory (and table) size of the guest.
+    /// Maximum linear memory (and table) size of the guest, in bytes.
     pub memory: Option<u64>,
     /// Wall-clock time allowed for a run.
     #[serde(with = "duration_millis")]
@@ -134,6 +140,10 @@ mod duration_millis {
 
 impl Manifest {
     /// Reads and validates the manifest at `path`.
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be read, or [`Manifest::parse`] refuses it.
     pub fn load(path: &Path) -> Result<Self> {
         let source = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read manifest {}", path.display()))?;
@@ -141,9 +151,26 @@ impl Manifest {
     }
 
     /// Parses and validates manifest text; `path` is only used in messages.
+    ///
+    /// # Errors
+    ///
+    /// A [`ManifestError`] at the place of the first problem; text that is
+    /// not TOML and is a Dockerfile, by `path`'s name or its first
+    /// instruction ([`is_dockerfile_name`], [`looks_like_dockerfile`]),
+    /// is said to be one, without a position.
     pub fn parse(source: &str, path: &Path) -> Result<Self, ManifestError> {
-        let raw: RawManifest = toml::from_str(source)
-            .map_err(|e| ManifestError::at(path, source, e.span(), e.message()))?;
+        let raw: RawManifest = toml::from_str(source).map_err(|e| {
+            if is_dockerfile_name(path) || looks_like_dockerfile(source) {
+                ManifestError::at(
+                    path,
+                    source,
+                    None,
+                    format!("this is a Dockerfile: {READS_WHARF_TOML}"),
+                )
+            } else {
+                ManifestError::at(path, source, e.span(), e.message())
+            }
+        })?;
         let error = |span: std::ops::Range<usize>, message: String| {
             ManifestError::at(path, source, Some(span), message)
         };
@@ -221,10 +248,10 @@ impl Manifest {
                     None => None,
                 },
                 fuel: match l.fuel {
-                    Some(f) if *f.get_ref() <= 0 => {
+                    Some(f) if *f.get_ref() < 0 => {
                         return Err(error(
                             f.span(),
-                            "`limits.fuel` must be a positive number".into(),
+                            "`limits.fuel` must be a positive number, or 0 for no limit".into(),
                         ));
                     }
                     Some(f) => Some(*f.get_ref() as u64),
@@ -276,6 +303,7 @@ impl Manifest {
             snapshot,
             source: source.to_owned(),
             path: path.to_owned(),
+            from_span: raw.from.span(),
         })
     }
 
@@ -287,6 +315,12 @@ impl Manifest {
         message: impl Into<String>,
     ) -> ManifestError {
         ManifestError::at(&self.path, &self.source, Some(span), message)
+    }
+
+    /// Where `from`'s value is in the manifest, for [`Manifest::error_at`]
+    /// about the base image (one the store lacks, say).
+    pub fn from_span(&self) -> std::ops::Range<usize> {
+        self.from_span.clone()
     }
 
     /// The file the manifest was read from.
@@ -516,8 +550,22 @@ timeout = "30s"
         assert!(err.message().contains("limits.memory"), "{err}");
         let err = parse("from = \"Not A Ref\"\n").unwrap_err();
         assert!(err.message().contains("invalid reference format"), "{err}");
-        let err = parse("from = \"scratch\"\n[limits]\nfuel = 0\n").unwrap_err();
+        let err = parse("from = \"scratch\"\n[limits]\nfuel = -1\n").unwrap_err();
         assert!(err.message().contains("positive"), "{err}");
+    }
+
+    #[test]
+    fn zero_limits_are_kept_to_say_no_limit() {
+        let m = parse("from = \"scratch\"\n[limits]\nmemory = \"0\"\ntimeout = \"0s\"\nfuel = 0\n")
+            .unwrap();
+        assert_eq!(
+            m.limits,
+            Limits {
+                memory: Some(0),
+                timeout: Some(Duration::ZERO),
+                fuel: Some(0),
+            }
+        );
     }
 
     #[test]
@@ -559,6 +607,27 @@ timeout = "30s"
         let err = parse("from = \"scratch\"\n[snapshot]\npreload = []\n").unwrap_err();
         assert_eq!(err.line(), 3, "{err}");
         assert!(err.message().contains("at least one"), "{err}");
+    }
+
+    #[test]
+    fn a_dockerfile_is_said_to_be_one_without_a_position() {
+        let text = "FROM python:3.12\nCOPY app.py .\n";
+        for path in ["Dockerfile", "wharf.toml"] {
+            let err = Manifest::parse(text, Path::new(path)).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("{path}: this is a Dockerfile: {READS_WHARF_TOML}")
+            );
+        }
+        // By name, whatever its first line.
+        let err = parse_at("workdir /app\n", "api.Dockerfile");
+        assert!(err.message().contains("this is a Dockerfile"), "{err}");
+        let err = parse_at("workdir /app\n", "wharf.toml");
+        assert!(err.message().contains("expected `=`"), "{err}");
+    }
+
+    fn parse_at(text: &str, path: &str) -> ManifestError {
+        Manifest::parse(text, Path::new(path)).unwrap_err()
     }
 
     #[test]

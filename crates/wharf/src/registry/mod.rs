@@ -516,6 +516,10 @@ impl Registry {
         let (remote, registry) = (&session.remote, &session.registry);
         async {
             self.authenticate(&session, RegistryOperation::Push).await?;
+            // The artifact's config is written to a temporary file for the
+            // upload, removed when this guard goes: on success, on error,
+            // and when the push is dropped half-way.
+            let mut _config_file = None;
             let (manifest_bytes, blobs) = match as_artifact {
                 None => {
                     let manifest = std::fs::read(store.blob_path(&image.id))?;
@@ -532,7 +536,11 @@ impl Registry {
                     ));
                     (manifest, blobs)
                 }
-                Some(source) => artifact_manifest(store, source)?,
+                Some(source) => {
+                    let (manifest, blobs, config) = artifact_manifest(store, source)?;
+                    _config_file = Some(config);
+                    (manifest, blobs)
+                }
             };
             for (digest, size, path) in &blobs {
                 let exists = self
@@ -679,8 +687,13 @@ pub struct ArtifactSource {
 }
 
 /// Builds a CNCF Wasm artifact's manifest: a config naming the platform,
-/// and the module as its only layer.
-fn artifact_manifest(store: &Store, source: &ArtifactSource) -> Result<(Vec<u8>, Vec<Upload>)> {
+/// and the module as its only layer. The config is uploaded from a
+/// temporary file in the store, which the returned `TempPath` removes when
+/// dropped.
+fn artifact_manifest(
+    store: &Store,
+    source: &ArtifactSource,
+) -> Result<(Vec<u8>, Vec<Upload>, tempfile::TempPath)> {
     let module_size = std::fs::metadata(&source.path)?.len();
     let config = serde_json::json!({
         "architecture": image::ARCHITECTURE,
@@ -692,7 +705,7 @@ fn artifact_manifest(store: &Store, source: &ArtifactSource) -> Result<(Vec<u8>,
     let config_temp = {
         let mut temp = store.temp_file()?;
         temp.write_all(&config_bytes)?;
-        temp.into_temp_path().keep()?
+        temp.into_temp_path()
     };
     let manifest = serde_json::json!({
         "schemaVersion": 2,
@@ -710,8 +723,13 @@ fn artifact_manifest(store: &Store, source: &ArtifactSource) -> Result<(Vec<u8>,
         serde_json::to_vec(&manifest)?,
         vec![
             (source.digest.clone(), module_size, source.path.clone()),
-            (config_digest, config_bytes.len() as u64, config_temp),
+            (
+                config_digest,
+                config_bytes.len() as u64,
+                config_temp.to_path_buf(),
+            ),
         ],
+        config_temp,
     ))
 }
 

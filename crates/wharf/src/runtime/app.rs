@@ -246,7 +246,8 @@ impl App {
         let limits = config.limits()?;
         let checks = Checks {
             interrupt: options.interruptible,
-            fuel: options.fuel || limits.fuel.is_some(),
+            // `fuel = 0` is no budget: nothing to count.
+            fuel: options.fuel || limits.fuel.is_some_and(|fuel| fuel != 0),
         };
         let engine = runtime.engine(checks)?;
         let (rootfs, store) = held.unzip();

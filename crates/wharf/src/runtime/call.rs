@@ -143,19 +143,22 @@ impl Call {
         self
     }
 
-    /// Limits the guest's linear memories and tables, together, to `bytes`.
+    /// Limits the guest's linear memories and tables, together, to `bytes`;
+    /// `0` is no limit, the image's overridden (as `docker run -m 0`).
     pub fn memory(mut self, bytes: u64) -> Self {
         self.limits.memory = Some(bytes);
         self
     }
 
-    /// Stops the guest after `timeout` of wall-clock time.
+    /// Stops the guest after `timeout` of wall-clock time;
+    /// `Duration::ZERO` is no timeout, the image's overridden.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.limits.timeout = Some(timeout);
         self
     }
 
-    /// Stops the guest after `fuel` units (about one per Wasm instruction).
+    /// Stops the guest after `fuel` units (about one per Wasm instruction);
+    /// `0` is no budget, the image's overridden.
     pub fn fuel(mut self, fuel: u64) -> Self {
         self.limits.fuel = Some(fuel);
         self

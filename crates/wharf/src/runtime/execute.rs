@@ -215,7 +215,13 @@ impl PreparedCall {
         stop: Stop,
     ) -> Result<(WasmStore<ModuleState>, Option<Sink>, Option<Sink>)> {
         let mut builder = self.wasi()?;
-        let (stdout, stderr) = stdio::wire(&mut builder, stdio.stdin, stdio.stdout, stdio.stderr);
+        let (stdout, stderr) = stdio::wire(
+            &mut builder,
+            stdio.stdin,
+            stdio.stdout,
+            stdio.stderr,
+            stdio::Wasi::Preview1,
+        );
         let wasi = builder.build_p1();
         // A guest handed directories sees them as one tree.
         let wasi = if self.fs.preopens().is_empty() {
@@ -238,7 +244,13 @@ impl PreparedCall {
         stop: Stop,
     ) -> Result<(WasmStore<ComponentState>, Option<Sink>, Option<Sink>)> {
         let mut builder = self.wasi()?;
-        let (stdout, stderr) = stdio::wire(&mut builder, stdio.stdin, stdio.stdout, stdio.stderr);
+        let (stdout, stderr) = stdio::wire(
+            &mut builder,
+            stdio.stdin,
+            stdio.stdout,
+            stdio.stderr,
+            stdio::Wasi::Preview2,
+        );
         let state = ComponentState {
             ctx: builder.build(),
             table: ResourceTable::new(),
@@ -588,9 +600,9 @@ pub(super) fn outcome(result: wasmtime::Result<()>, limits: &EffectiveLimits) ->
     if let Some(I32Exit(code)) = error.downcast_ref::<I32Exit>() {
         return Exit::Code(*code);
     }
-    if error.downcast_ref::<MemoryLimitExceeded>().is_some() {
+    if let Some(exceeded) = error.downcast_ref::<MemoryLimitExceeded>() {
         return Exit::Limit(LimitHit::Memory {
-            limit: limits.memory,
+            limit: exceeded.limit,
         });
     }
     let trap = error.downcast_ref::<wasmtime::Trap>();

@@ -8,6 +8,12 @@
 //! defaults keep an untrusted guest from taking the host down: 2 GiB of
 //! memory, ten million elements per table; time and fuel are unlimited
 //! unless asked for, since a service may rightly run for ever.
+//!
+//! A limit of `0`, from the run or the image, means no limit, as
+//! `docker run -m 0` does: it overrides the image's limit (or the
+//! default) rather than allowing nothing. Without a memory limit each
+//! linear memory may still grow no further than 4 GiB
+//! ([`MAX_MEMORY_WITHOUT_LIMIT`]), all that a 32-bit memory can address.
 
 use std::fmt;
 use std::time::Duration;
@@ -20,6 +26,11 @@ use crate::units::ByteSize;
 
 /// Memory a guest may use unless its image or run says otherwise.
 pub const DEFAULT_MEMORY: u64 = 2 << 30;
+/// How far one linear memory may grow when there is no memory limit
+/// (`--memory 0`): 4 GiB, the whole of a 32-bit memory, which is what WASI
+/// programs have; a 64-bit memory is held to it too, so that "no limit"
+/// cannot take all the host has.
+pub const MAX_MEMORY_WITHOUT_LIMIT: u64 = 4 << 30;
 /// Elements a single table may hold.
 pub const MAX_TABLE_ELEMENTS: usize = 10_000_000;
 /// Instances, memories and tables a store may create (components create
@@ -29,8 +40,9 @@ const MAX_INSTANCES: usize = 1_000;
 /// The limits in force for one run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EffectiveLimits {
-    /// Bytes of linear memory and tables, all together.
-    pub memory: u64,
+    /// Bytes of linear memory and tables, all together, if limited (each
+    /// memory then grows to [`MAX_MEMORY_WITHOUT_LIMIT`] at most).
+    pub memory: Option<u64>,
     /// Wall-clock time, if limited.
     pub timeout: Option<Duration>,
     /// Fuel, if limited.
@@ -38,12 +50,15 @@ pub struct EffectiveLimits {
 }
 
 impl EffectiveLimits {
-    /// The run's limits over the image's over the defaults.
+    /// The run's limits over the image's over the defaults ([`DEFAULT_MEMORY`],
+    /// no timeout, no fuel budget). A limit of `0` (`Duration::ZERO` for the
+    /// timeout) is no limit, whether the run or the image sets it.
     pub fn resolve(run: &Limits, image: &Limits) -> Self {
         Self {
-            memory: run.memory.or(image.memory).unwrap_or(DEFAULT_MEMORY),
-            timeout: run.timeout.or(image.timeout),
-            fuel: run.fuel.or(image.fuel),
+            memory: Some(run.memory.or(image.memory).unwrap_or(DEFAULT_MEMORY))
+                .filter(|&bytes| bytes != 0),
+            timeout: run.timeout.or(image.timeout).filter(|t| !t.is_zero()),
+            fuel: run.fuel.or(image.fuel).filter(|&fuel| fuel != 0),
         }
     }
 }
@@ -110,17 +125,18 @@ pub struct MemoryLimitExceeded {
 }
 
 /// Counts the memory of every linear memory and table of a store against
-/// one budget.
+/// one budget, if there is one.
 #[derive(Debug)]
 pub struct GuestLimiter {
-    limit: u64,
+    limit: Option<u64>,
     used: u64,
     peak: u64,
 }
 
 impl GuestLimiter {
-    /// A limiter with a budget of `limit` bytes.
-    pub fn new(limit: u64) -> Self {
+    /// A limiter with a budget of `limit` bytes; with none, each linear
+    /// memory grows to [`MAX_MEMORY_WITHOUT_LIMIT`] at most.
+    pub fn new(limit: Option<u64>) -> Self {
         Self {
             limit,
             used: 0,
@@ -140,12 +156,10 @@ impl GuestLimiter {
             return Ok(false);
         }
         let wanted = self.used.saturating_sub(current).saturating_add(desired);
-        if wanted > self.limit {
-            return Err(MemoryLimitExceeded {
-                limit: self.limit,
-                wanted,
-            }
-            .into());
+        if let Some(limit) = self.limit
+            && wanted > limit
+        {
+            return Err(MemoryLimitExceeded { limit, wanted }.into());
         }
         self.used = wanted;
         self.peak = self.peak.max(wanted);
@@ -160,6 +174,11 @@ impl ResourceLimiter for GuestLimiter {
         desired: usize,
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
+        if self.limit.is_none() && desired as u64 > MAX_MEMORY_WITHOUT_LIMIT {
+            // As a memory at its own maximum: the growth fails, the guest
+            // goes on (malloc returns NULL, memory.grow -1).
+            return Ok(false);
+        }
         self.grow(current as u64, desired as u64, maximum.map(|m| m as u64))
     }
 
@@ -209,18 +228,62 @@ mod tests {
             ..Limits::default()
         };
         let limits = EffectiveLimits::resolve(&run, &image);
-        assert_eq!(limits.memory, 1 << 20);
+        assert_eq!(limits.memory, Some(1 << 20));
         assert_eq!(limits.timeout, Some(Duration::from_secs(1)));
         assert_eq!(limits.fuel, None);
         assert_eq!(
             EffectiveLimits::resolve(&Limits::default(), &Limits::default()).memory,
-            DEFAULT_MEMORY
+            Some(DEFAULT_MEMORY)
         );
     }
 
     #[test]
+    fn zero_is_no_limit_from_the_run_or_the_image() {
+        let image = Limits {
+            memory: Some(1 << 20),
+            timeout: Some(Duration::from_secs(5)),
+            fuel: Some(1000),
+        };
+        let zeros = Limits {
+            memory: Some(0),
+            timeout: Some(Duration::ZERO),
+            fuel: Some(0),
+        };
+        let none = EffectiveLimits {
+            memory: None,
+            timeout: None,
+            fuel: None,
+        };
+        // The run's 0 overrides the image's limit…
+        assert_eq!(EffectiveLimits::resolve(&zeros, &image), none);
+        // …and the image's 0 the default memory.
+        assert_eq!(EffectiveLimits::resolve(&Limits::default(), &zeros), none);
+        // A limit on the run still overrides the image's 0.
+        let run = Limits {
+            memory: Some(64 << 20),
+            ..Limits::default()
+        };
+        assert_eq!(
+            EffectiveLimits::resolve(&run, &zeros).memory,
+            Some(64 << 20)
+        );
+    }
+
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn without_a_limit_each_memory_grows_to_4_gib() {
+        let mut limiter = GuestLimiter::new(None);
+        assert!(limiter.memory_growing(0, 3 << 30, None).unwrap());
+        assert!(limiter.memory_growing(0, 4 << 30, None).unwrap());
+        // A 64-bit memory is refused past 4 GiB: the growth fails, the
+        // guest is not stopped.
+        assert!(!limiter.memory_growing(4 << 30, 5 << 30, None).unwrap());
+        assert_eq!(limiter.peak(), 7 << 30);
+    }
+
+    #[test]
     fn memories_and_tables_share_one_budget() {
-        let mut limiter = GuestLimiter::new(1 << 20);
+        let mut limiter = GuestLimiter::new(Some(1 << 20));
         assert!(limiter.memory_growing(0, 512 << 10, None).unwrap());
         assert!(limiter.memory_growing(0, 256 << 10, None).unwrap());
         let err = limiter
@@ -234,7 +297,7 @@ mod tests {
 
     #[test]
     fn a_growth_past_the_memorys_own_maximum_is_not_counted() {
-        let mut limiter = GuestLimiter::new(1 << 20);
+        let mut limiter = GuestLimiter::new(Some(1 << 20));
         assert!(
             limiter
                 .memory_growing(0, 64 << 10, Some(128 << 10))

@@ -324,7 +324,7 @@ pub(super) fn provided_by(engine: &Engine, linker: &mut Linker<ModuleState>) -> 
         engine,
         ModuleState::new(
             super::tree::TreeCtx::plain(WasiCtxBuilder::new().build_p1()),
-            u64::MAX,
+            None,
         ),
     );
     linker

@@ -149,8 +149,8 @@ fn call_with_request(
 
 /// What a preload may use.
 struct Bounds {
-    /// Bytes of linear memory and tables.
-    memory: u64,
+    /// Bytes of linear memory and tables, if limited.
+    memory: Option<u64>,
     /// Wall-clock time.
     timeout: Duration,
 }
@@ -214,6 +214,7 @@ fn take(
         Stdin::Null,
         Output::capture(OUTPUT_KEPT),
         Output::capture(OUTPUT_KEPT),
+        stdio::Wasi::Preview1,
     );
     wasi.wall_clock(SteppingClock::default())
         .monotonic_clock(SteppingClock::default())

@@ -20,7 +20,7 @@ pub struct ModuleState {
 }
 
 impl ModuleState {
-    pub(super) fn new(wasi: TreeCtx, memory: u64) -> Self {
+    pub(super) fn new(wasi: TreeCtx, memory: Option<u64>) -> Self {
         Self {
             wasi,
             limiter: GuestLimiter::new(memory),

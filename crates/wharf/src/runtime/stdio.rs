@@ -1,6 +1,17 @@
 //! A guest's stdio as a call asks for it: stdin from bytes, the process or
 //! an async reader; stdout and stderr captured into a bounded buffer or
-//! written through to a writer the embedder gives.
+//! written through to a writer the embedder gives, a channel, or the
+//! process's own.
+//!
+//! A reader that went away (`wharf run IMAGE | head -1`, a dropped
+//! channel, a client that hung up) reaches the guest as `EPIPE`, as it
+//! reaches a native process that ignores `SIGPIPE`: WASI has no signals,
+//! so a guest cannot be ended by one, but it can see the error for what
+//! it is (Python's `BrokenPipeError`, Rust's `ErrorKind::BrokenPipe`).
+//! WASI preview 2 says "closed" for it, which wasi-libc turns into `EPIPE`;
+//! wasmtime-wasi's preview 1 turns the same "closed" into `EIO`, so a
+//! module is handed the host's own `EPIPE` error instead, which it maps to
+//! preview 1's `pipe` (errno 64).
 
 use std::io::{self, Write};
 use std::pin::Pin;
@@ -19,6 +30,16 @@ use super::call::{Captured, Output, Stdin};
 /// How many bytes a guest may hand over in one write.
 const WRITE_BUDGET: usize = 64 << 10;
 
+/// Which WASI a guest's output streams serve, which decides how a closed
+/// pipe is told (see the module's documentation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Wasi {
+    /// A core module: WASI preview 1, through wasmtime-wasi's `p1`.
+    Preview1,
+    /// A component: WASI preview 2 streams.
+    Preview2,
+}
+
 /// Gives `builder` the stdin `stdin` says, and returns the sinks of stdout
 /// and stderr, which hold what was captured once the guest is done.
 pub(super) fn wire(
@@ -26,6 +47,7 @@ pub(super) fn wire(
     stdin: Stdin,
     stdout: Output,
     stderr: Output,
+    wasi: Wasi,
 ) -> (Option<Sink>, Option<Sink>) {
     match stdin {
         Stdin::Null => {}
@@ -39,33 +61,35 @@ pub(super) fn wire(
             builder.stdin(AsyncStdinStream::new(reader));
         }
     }
-    let stdout = match stdout {
-        Output::Inherit => {
-            builder.stdout(std::io::stdout());
-            None
-        }
-        other => Sink::for_output(other).inspect(|sink| {
-            builder.stdout(sink.clone());
-        }),
-    };
-    let stderr = match stderr {
-        Output::Inherit => {
-            builder.stderr(std::io::stderr());
-            None
-        }
-        other => Sink::for_output(other).inspect(|sink| {
-            builder.stderr(sink.clone());
-        }),
-    };
+    let stdout = Sink::for_output(stdout, Process::Stdout, wasi).inspect(|sink| {
+        builder.stdout(sink.clone());
+    });
+    let stderr = Sink::for_output(stderr, Process::Stderr, wasi).inspect(|sink| {
+        builder.stderr(sink.clone());
+    });
     (stdout, stderr)
 }
 
-/// Where one of a guest's output streams goes: a bounded buffer, or a
-/// writer. Clones share it.
+/// One of the process's own output streams.
+#[derive(Clone, Copy, Debug)]
+enum Process {
+    Stdout,
+    Stderr,
+}
+
+/// Where one of a guest's output streams goes: a bounded buffer, a
+/// writer, a channel or the process's own stream. Clones share it.
 #[derive(Clone)]
-pub(super) struct Sink(Arc<Mutex<Target>>);
+pub(super) struct Sink {
+    target: Arc<Mutex<Target>>,
+    wasi: Wasi,
+}
 
 enum Target {
+    /// The process's stdout or stderr, written through as the guest
+    /// writes (std's handles, so that wharf's own lines never interleave
+    /// with the guest's in the middle).
+    Process(Process),
     Capture {
         bytes: Vec<u8>,
         limit: usize,
@@ -78,18 +102,12 @@ enum Target {
 }
 
 impl Sink {
-    /// The sink `output` needs: none for nothing (or the process's own
-    /// stream, which the caller wires).
-    fn for_output(output: Output) -> Option<Self> {
-        match output {
-            Output::Null | Output::Inherit => None,
-            other => Some(Self::new(other)),
-        }
-    }
-
-    /// A sink for `output`, which is a capture or a writer.
-    fn new(output: Output) -> Self {
+    /// The sink `output` needs, `process` being the stream `Inherit`
+    /// means: none for nothing.
+    fn for_output(output: Output, process: Process, wasi: Wasi) -> Option<Self> {
         let target = match output {
+            Output::Null => return None,
+            Output::Inherit => Target::Process(process),
             Output::Capture { limit } => Target::Capture {
                 bytes: Vec::new(),
                 limit,
@@ -97,13 +115,21 @@ impl Sink {
             },
             Output::Writer(writer) => Target::Writer(writer),
             Output::Channel(sender) => Target::Channel(Some(sender)),
-            Output::Null | Output::Inherit => unreachable!("wired without a sink"),
         };
-        Self(Arc::new(Mutex::new(target)))
+        Some(Self {
+            target: Arc::new(Mutex::new(target)),
+            wasi,
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Target> {
+        self.target.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn put(&self, buf: &[u8]) -> io::Result<()> {
-        match &mut *self.0.lock().unwrap_or_else(|e| e.into_inner()) {
+        match &mut *self.lock() {
+            Target::Process(Process::Stdout) => io::stdout().write_all(buf),
+            Target::Process(Process::Stderr) => io::stderr().write_all(buf),
             Target::Capture {
                 bytes,
                 limit,
@@ -135,7 +161,7 @@ impl Sink {
 
     /// Whether a write fits now: always, but for a full channel.
     fn has_room(&self) -> bool {
-        match &*self.0.lock().unwrap_or_else(|e| e.into_inner()) {
+        match &*self.lock() {
             Target::Channel(Some(sender)) => sender.capacity() > 0 || sender.is_closed(),
             _ => true,
         }
@@ -143,14 +169,16 @@ impl Sink {
 
     /// The channel's sender, to wait on for room.
     fn channel(&self) -> Option<tokio::sync::mpsc::Sender<Bytes>> {
-        match &*self.0.lock().unwrap_or_else(|e| e.into_inner()) {
+        match &*self.lock() {
             Target::Channel(sender) => sender.clone(),
             _ => None,
         }
     }
 
     fn flush_target(&self) -> io::Result<()> {
-        match &mut *self.0.lock().unwrap_or_else(|e| e.into_inner()) {
+        match &mut *self.lock() {
+            Target::Process(Process::Stdout) => io::stdout().flush(),
+            Target::Process(Process::Stderr) => io::stderr().flush(),
             Target::Capture { .. } | Target::Channel(_) => Ok(()),
             Target::Writer(writer) => writer.flush(),
         }
@@ -158,7 +186,12 @@ impl Sink {
 
     /// What was captured (nothing for a writer), leaving the sink empty.
     pub(super) fn take(&self) -> Captured {
-        match &mut *self.0.lock().unwrap_or_else(|e| e.into_inner()) {
+        match &mut *self.lock() {
+            Target::Process(Process::Stdout) => {
+                let _ = io::stdout().flush();
+                Captured::default()
+            }
+            Target::Process(Process::Stderr) => Captured::default(),
             Target::Capture {
                 bytes, truncated, ..
             } => Captured {
@@ -177,19 +210,44 @@ impl Sink {
     }
 }
 
-/// A closed pipe reaches the guest as `EPIPE` (wasi-libc maps a closed
-/// stream to it), anything else as the error it is.
-fn stream_error(error: io::Error) -> StreamError {
-    if error.kind() == io::ErrorKind::BrokenPipe {
-        StreamError::Closed
-    } else {
-        StreamError::LastOperationFailed(error.into())
+impl Sink {
+    /// A write error as the guest's WASI tells it: a closed pipe as
+    /// `EPIPE` (see the module's documentation), anything else as the
+    /// error it is.
+    fn stream_error(&self, error: io::Error) -> StreamError {
+        match (error.kind(), self.wasi) {
+            (io::ErrorKind::BrokenPipe, Wasi::Preview2) => StreamError::Closed,
+            (io::ErrorKind::BrokenPipe, Wasi::Preview1) => {
+                StreamError::LastOperationFailed(broken_pipe().into())
+            }
+            _ => StreamError::LastOperationFailed(error.into()),
+        }
     }
 }
 
+/// The host's own error for a write to a pipe nobody reads, which
+/// wasmtime-wasi's preview 1 maps to `pipe` (`EPIPE`) by its OS code.
+fn broken_pipe() -> io::Error {
+    #[cfg(unix)]
+    let code = rustix::io::Errno::PIPE.raw_os_error();
+    // ERROR_BROKEN_PIPE, which wasmtime-wasi maps on Windows.
+    #[cfg(windows)]
+    let code = 109;
+    #[cfg(any(unix, windows))]
+    return io::Error::from_raw_os_error(code);
+    #[cfg(not(any(unix, windows)))]
+    io::ErrorKind::BrokenPipe.into()
+}
+
 impl IsTerminal for Sink {
+    /// The process's own stream is a terminal when it is one (CPython
+    /// buffers its output by lines there, by blocks elsewhere).
     fn is_terminal(&self) -> bool {
-        false
+        match &*self.lock() {
+            Target::Process(Process::Stdout) => io::IsTerminal::is_terminal(&io::stdout()),
+            Target::Process(Process::Stderr) => io::IsTerminal::is_terminal(&io::stderr()),
+            _ => false,
+        }
     }
 }
 
@@ -217,11 +275,11 @@ impl Pollable for Sink {
 
 impl OutputStream for Sink {
     fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
-        self.put(&bytes).map_err(stream_error)
+        self.put(&bytes).map_err(|e| self.stream_error(e))
     }
 
     fn flush(&mut self) -> StreamResult<()> {
-        self.flush_target().map_err(stream_error)
+        self.flush_target().map_err(|e| self.stream_error(e))
     }
 
     fn check_write(&mut self) -> StreamResult<usize> {
@@ -260,21 +318,29 @@ impl AsyncWrite for Sink {
 mod tests {
     use super::*;
 
+    fn sink(output: Output, wasi: Wasi) -> Sink {
+        Sink::for_output(output, Process::Stdout, wasi).unwrap()
+    }
+
     #[test]
     fn a_capture_keeps_its_limit_and_says_it_dropped_the_rest() {
-        let sink = Sink::new(Output::capture(5));
-        sink.put(b"abc").unwrap();
-        sink.put(b"defgh").unwrap();
+        let capture = sink(Output::capture(5), Wasi::Preview1);
+        capture.put(b"abc").unwrap();
+        capture.put(b"defgh").unwrap();
         assert_eq!(
-            sink.take(),
+            capture.take(),
             Captured {
                 bytes: b"abcde".to_vec(),
                 truncated: true
             }
         );
-        let sink = Sink::new(Output::capture(5));
-        sink.put(b"abcde").unwrap();
-        assert!(!sink.take().truncated, "exactly the limit is not truncated");
+        let capture = sink(Output::capture(5), Wasi::Preview1);
+        capture.put(b"abcde").unwrap();
+        assert!(
+            !capture.take().truncated,
+            "exactly the limit is not truncated"
+        );
+        assert!(Sink::for_output(Output::Null, Process::Stdout, Wasi::Preview1).is_none());
     }
 
     #[test]
@@ -291,10 +357,10 @@ mod tests {
             }
         }
         let shared = Shared::default();
-        let mut sink = Sink::new(Output::Writer(Box::new(shared.clone())));
-        OutputStream::write(&mut sink, Bytes::from_static(b"hello")).unwrap();
+        let mut writer = sink(Output::Writer(Box::new(shared.clone())), Wasi::Preview2);
+        OutputStream::write(&mut writer, Bytes::from_static(b"hello")).unwrap();
         assert_eq!(*shared.0.lock().unwrap(), b"hello");
-        assert_eq!(sink.take(), Captured::default());
+        assert_eq!(writer.take(), Captured::default());
 
         struct Closed;
         impl Write for Closed {
@@ -305,10 +371,26 @@ mod tests {
                 Ok(())
             }
         }
-        let mut closed = Sink::new(Output::Writer(Box::new(Closed)));
+        // Preview 2 says "closed", which wasi-libc makes EPIPE.
+        let mut closed = sink(Output::Writer(Box::new(Closed)), Wasi::Preview2);
         assert!(matches!(
             OutputStream::write(&mut closed, Bytes::from_static(b"x")),
             Err(StreamError::Closed)
         ));
+        // Preview 1 is handed the host's EPIPE, which wasmtime-wasi maps to
+        // `pipe` (its "closed" would be EIO).
+        let mut closed = sink(Output::Writer(Box::new(Closed)), Wasi::Preview1);
+        let Err(StreamError::LastOperationFailed(error)) =
+            OutputStream::write(&mut closed, Bytes::from_static(b"x"))
+        else {
+            panic!("not an I/O error");
+        };
+        let error = error.downcast::<io::Error>().unwrap();
+        assert_eq!(error.kind(), io::ErrorKind::BrokenPipe);
+        #[cfg(unix)]
+        assert_eq!(
+            error.raw_os_error(),
+            Some(rustix::io::Errno::PIPE.raw_os_error())
+        );
     }
 }

@@ -26,6 +26,7 @@ mod prune;
 mod rootfs;
 mod usage;
 
+use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -215,6 +216,90 @@ impl Store {
         Err(LookupError::NotFound(reference.to_owned()).into())
     }
 
+    /// Tags in the store whose name is close to `reference`, for a "did you
+    /// mean" after [`LookupError::NotFound`], the likeliest first (three
+    /// at most): the same repository's other tags (`python:3.12` for
+    /// `python:3.13`), then repositories whose name is close by
+    /// Jaro-Winkler similarity, which is forgiving of typos
+    /// (`pyhton`) and of a name's missing end (`hello` for `hello-c`).
+    /// None when nothing is close; `reference` need not be valid.
+    ///
+    /// # Errors
+    ///
+    /// The store's index cannot be read.
+    pub fn similar_names(&self, reference: &str) -> Result<Vec<String>> {
+        /// How close two repositories' names must be to be suggested.
+        const CLOSE: f64 = 0.85;
+        let (repository, wanted) = match reference.parse::<ImageRef>() {
+            Ok(parsed) => (
+                parsed.repository(),
+                parsed.tagged_name().unwrap_or_else(|| parsed.repository()),
+            ),
+            Err(_) => (reference.to_owned(), reference.to_owned()),
+        };
+        let mut scored: Vec<(f64, f64, String)> = self
+            .tags()?
+            .into_iter()
+            .filter_map(|entry| entry.name)
+            .filter(|name| *name != wanted)
+            .filter_map(|name| {
+                let theirs = name.parse::<ImageRef>().ok()?.repository();
+                let close = strsim::jaro_winkler(&repository, &theirs);
+                (close >= CLOSE).then(|| (close, strsim::jaro_winkler(&wanted, &name), name))
+            })
+            .collect();
+        scored.sort_by(|a, b| {
+            b.0.total_cmp(&a.0)
+                .then(b.1.total_cmp(&a.1))
+                .then(a.2.cmp(&b.2))
+        });
+        Ok(scored
+            .into_iter()
+            .take(3)
+            .map(|(_, _, name)| name)
+            .collect())
+    }
+
+    /// The images that hold image `id`'s layers: the others whose layers
+    /// start with all of `id`'s but its labels layer
+    /// ([`Image::base_layers`]), as those of an image built `from` it do.
+    /// While one is in the store, removing `id` frees none of those
+    /// layers. (An image that adds no layer to its base has only the
+    /// base's, so the base is among its dependents.) Docker refuses to
+    /// remove an untagged parent ("image has dependent child images");
+    /// `wharf rmi` removes the tag and names these. One entry per tag (or
+    /// untagged image), in the index's order; none for an image without
+    /// layers. Images whose manifest cannot be read are left out (`system
+    /// check` reports them).
+    ///
+    /// # Errors
+    ///
+    /// The index, or `id`'s manifest, cannot be read.
+    pub fn dependents(&self, id: &Digest) -> Result<Vec<ImageEntry>> {
+        let layers = |layers: &[Descriptor]| -> Vec<Digest> {
+            layers.iter().map(|l| l.digest().clone()).collect()
+        };
+        let base = layers(self.load_image(id)?.base_layers());
+        if base.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut built_on: HashMap<Digest, bool> = HashMap::new();
+        let mut dependents = Vec::new();
+        for entry in self.tags()? {
+            if entry.id == *id {
+                continue;
+            }
+            let holds = *built_on.entry(entry.id.clone()).or_insert_with(|| {
+                self.load_image(&entry.id)
+                    .is_ok_and(|image| layers(image.layers()).starts_with(&base))
+            });
+            if holds {
+                dependents.push(entry);
+            }
+        }
+        Ok(dependents)
+    }
+
     /// Loads the image whose manifest has digest `id`.
     pub fn load_image(&self, id: &Digest) -> Result<Image> {
         let manifest_bytes = self.read_blob(id)?;
@@ -357,3 +442,83 @@ fn sync_dir(dir: &Path) {
 /// Windows makes renames durable without syncing the directory.
 #[cfg(not(unix))]
 fn sync_dir(_dir: &Path) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn similar_names_are_the_same_repository_then_close_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let writer = store.write().unwrap();
+        let manifest = oci_spec::image::Descriptor::new(
+            oci_spec::image::MediaType::ImageManifest,
+            1,
+            digest::sha256(b"m"),
+        );
+        for name in [
+            "python:3.12",
+            "python:3.15-sci",
+            "hello-c:latest",
+            "node:20",
+        ] {
+            writer.tag(name, &manifest).unwrap();
+        }
+        drop(writer);
+        let similar = |reference: &str| store.similar_names(reference).unwrap();
+        assert_eq!(similar("pyhton:3.12"), ["python:3.12", "python:3.15-sci"]);
+        assert_eq!(similar("python:3.13"), ["python:3.12", "python:3.15-sci"]);
+        assert_eq!(similar("python:3.12"), ["python:3.15-sci"]);
+        assert_eq!(similar("hello"), ["hello-c:latest"]);
+        assert!(similar("rust:1.80").is_empty());
+        assert!(similar("Not A Reference").is_empty());
+    }
+
+    #[test]
+    fn the_images_built_on_an_image_are_its_dependents() {
+        let home = tempfile::tempdir().unwrap();
+        let store = Store::open(home.path()).unwrap();
+        let build = |tag: &str, manifest: &str| {
+            let context = tempfile::tempdir().unwrap();
+            fs::write(context.path().join("wharf.toml"), manifest).unwrap();
+            fs::write(context.path().join(tag), tag).unwrap();
+            let options = crate::build::BuildOptions {
+                context: context.path().to_owned(),
+                tags: vec![tag.parse().unwrap()],
+                ..Default::default()
+            };
+            crate::build::build(&store, &options, &mut |_| {})
+                .unwrap()
+                .id
+        };
+        let copy = |from: &str, file: &str| {
+            format!("from = \"{from}\"\n[[copy]]\nsrc = \"{file}\"\ndest = \"/\"\n")
+        };
+        let base = build("base", &copy("scratch", "base"));
+        let child = build("child", &copy("base", "child"));
+        // Only labels of its own: no layer but its labels layer.
+        let relabelled = build("relabelled", "from = \"base\"\nlabels = { a = \"b\" }\n");
+        let grandchild = build("grandchild", &copy("child", "grandchild"));
+        let other = build("other", &copy("scratch", "other"));
+        let names = |id: &Digest| -> Vec<String> {
+            let dependents = store.dependents(id).unwrap();
+            let mut names: Vec<String> = dependents.into_iter().filter_map(|e| e.name).collect();
+            names.sort();
+            names
+        };
+        assert_eq!(
+            names(&base),
+            ["child:latest", "grandchild:latest", "relabelled:latest"]
+        );
+        assert_eq!(names(&child), ["grandchild:latest"]);
+        assert!(names(&grandchild).is_empty());
+        assert!(names(&other).is_empty());
+        // An image that adds no layer to its base has only the base's:
+        // the base holds them too.
+        assert_eq!(
+            names(&relabelled),
+            ["base:latest", "child:latest", "grandchild:latest"]
+        );
+    }
+}
