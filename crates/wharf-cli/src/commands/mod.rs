@@ -2,6 +2,7 @@
 //! One module per subcommand, each a struct of flags with an `execute`.
 
 mod build;
+mod convert;
 mod history;
 mod images;
 mod inspect;
@@ -88,6 +89,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Build(build::BuildCommand),
+    Convert(convert::ConvertCommand),
     Run(run::RunCommand),
     Serve(serve::ServeCommand),
     Images(images::ImagesCommand),
@@ -151,6 +153,7 @@ pub fn main() -> i32 {
     let result = match cli.command {
         Command::Run(command) => return command.execute(),
         Command::Serve(command) => return command.execute(),
+        Command::Convert(command) => return command.execute(),
         Command::Build(command) => command.execute(),
         Command::Images(command) => command.execute(),
         Command::History(command) => command.execute(),

@@ -11,7 +11,7 @@
 
 pub mod bytecode;
 mod context;
-mod pip;
+pub(crate) mod pip;
 pub mod provided;
 pub mod python;
 pub mod snapshot;
