@@ -231,16 +231,15 @@ pub fn convert(dockerfile: &str, options: &ConvertOptions) -> Result<Conversion,
     };
     // The target and the stages it is built FROM, root first.
     let mut chain = vec![last];
-    loop {
-        let stage = &stages[*chain.last().unwrap_or(&last)];
-        let image = translator.base_image(stage.from);
-        let parent = names[..*chain.last().unwrap_or(&last)]
+    let mut child = last;
+    while let Some(parent) = {
+        let image = translator.base_image(stages[child].from).to_lowercase();
+        names[..child]
             .iter()
-            .rposition(|name| name.as_deref() == Some(image.to_lowercase().as_str()));
-        match parent {
-            Some(parent) => chain.push(parent),
-            None => break,
-        }
+            .rposition(|name| name.as_deref() == Some(image.as_str()))
+    } {
+        chain.push(parent);
+        child = parent;
     }
     chain.reverse();
 
