@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-10}
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-for target in manifest ignore layer reference tree; do
+for target in manifest ignore layer reference tree convert; do
     mkdir -p "target/fuzz-corpus/$target"
     if ! cargo +nightly fuzz run -O "$target" "target/fuzz-corpus/$target" "fuzz/seeds/$target" -- \
         -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1; then

@@ -5,6 +5,7 @@ mod build;
 mod cache;
 mod containerd;
 mod containerd_support;
+mod convert;
 mod crash;
 mod errors;
 mod escape;

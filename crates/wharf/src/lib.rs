@@ -5,6 +5,7 @@
 //! In the order an image flows through them:
 //!
 //! - [`manifest`]: parses `wharf.toml`, the Dockerfile of wharf;
+//! - [`convert`]: translates a Dockerfile into a `wharf.toml`;
 //! - [`build`]: turns a manifest and its build context into an OCI image;
 //! - [`store`]: the local image store (an OCI image layout on disk);
 //! - [`registry`]: pushes images to and pulls them from OCI registries;
@@ -15,6 +16,7 @@
 
 pub mod archive;
 pub mod build;
+pub mod convert;
 pub mod digest;
 pub mod guest_path;
 pub mod guest_tree;

@@ -2,6 +2,7 @@
 //! One module per subcommand, each a struct of flags with an `execute`.
 
 mod build;
+mod convert;
 mod history;
 mod images;
 mod init;
@@ -93,6 +94,7 @@ pub struct Cli {
 enum Command {
     Init(init::InitCommand),
     Build(build::BuildCommand),
+    Convert(convert::ConvertCommand),
     Run(run::RunCommand),
     Serve(serve::ServeCommand),
     Images(images::ImagesCommand),
@@ -163,6 +165,7 @@ pub fn main() -> i32 {
         Command::Serve(command) => return command.execute(),
         Command::Ps(command) => return command.execute(),
         Command::Container(command) => return command.execute(),
+        Command::Convert(command) => return command.execute(),
         Command::Build(command) => command.execute(),
         Command::Images(command) => command.execute(),
         Command::History(command) => command.execute(),

@@ -12,7 +12,7 @@
 pub mod base;
 pub mod bytecode;
 mod context;
-mod pip;
+pub(crate) mod pip;
 pub mod provided;
 pub mod python;
 pub mod snapshot;
