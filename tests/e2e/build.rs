@@ -30,6 +30,10 @@ fn ls(wharf: &Wharf, image: &str, dir: &str) -> Vec<String> {
         .collect()
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn build_prints_steps_and_the_image_id_and_quiet_prints_only_the_id() {
     let wharf = Wharf::new();
@@ -51,6 +55,10 @@ fn build_prints_steps_and_the_image_id_and_quiet_prints_only_the_id() {
     assert_eq!(quiet.stderr, "");
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn several_tags_and_another_manifest_file_are_honoured() {
     let wharf = Wharf::new();
@@ -96,6 +104,10 @@ fn several_tags_and_another_manifest_file_are_honoured() {
         .code(3);
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn env_workdir_cmd_and_labels_build_on_the_base_like_docker() {
     let wharf = hello_store();
@@ -144,6 +156,10 @@ dest = "bin/"
     );
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn a_new_entrypoint_drops_the_inherited_cmd() {
     let wharf = hello_store();
@@ -157,6 +173,10 @@ fn a_new_entrypoint_drops_the_inherited_cmd() {
     wharf.run(["run", "new-entry"]).code(0);
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn copy_handles_files_directories_globs_and_renames() {
     let wharf = hello_store();
@@ -223,6 +243,10 @@ dest = "."
     );
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn wharfignore_patterns_doublestar_and_exceptions_follow_dockerignore() {
     let wharf = hello_store();
@@ -280,6 +304,10 @@ fn copying_an_ignored_file_by_name_is_an_error() {
         .stderr_has(&["wharf.toml:3:7", "'.env' is excluded by .wharfignore"]);
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn limits_are_parsed_and_stored_in_the_image() {
     let wharf = Wharf::new();
@@ -293,6 +321,10 @@ fn limits_are_parsed_and_stored_in_the_image() {
     );
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn building_without_a_tag_keeps_the_image_until_removed() {
     let wharf = Wharf::new();
@@ -319,6 +351,10 @@ fn building_without_a_tag_keeps_the_image_until_removed() {
     assert_eq!(wharf.run(["images", "-q"]).ok().stdout, "");
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn a_pinned_base_is_used_as_pinned_and_recorded_in_the_image() {
     let wharf = hello_store();
@@ -389,6 +425,10 @@ fn a_pinned_base_is_used_as_pinned_and_recorded_in_the_image() {
         ]);
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn a_base_without_a_tag_or_tagged_latest_gets_one_warning() {
     let wharf = hello_store();

@@ -20,6 +20,10 @@ fn artifacts(wharf: &Wharf) -> Vec<PathBuf> {
     found
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn build_compiles_ahead_of_time_and_runs_only_load() {
     let wharf = hello_store();
@@ -33,6 +37,10 @@ fn build_compiles_ahead_of_time_and_runs_only_load() {
     out.stderr_has(&["timing: resolve", "load", "instantiate", "guest"]);
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn a_bare_module_is_compiled_once_on_first_use() {
     let wharf = Wharf::new();
@@ -70,6 +78,10 @@ fn damaged_then_recompiled(damage: impl Fn(&PathBuf), reason: &str) {
     assert!(!out.stderr.contains("compiling"), "{out}");
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn a_truncated_artifact_is_compiled_again() {
     damaged_then_recompiled(
@@ -81,6 +93,10 @@ fn a_truncated_artifact_is_compiled_again() {
     );
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn a_corrupted_artifact_is_compiled_again() {
     damaged_then_recompiled(
@@ -94,6 +110,10 @@ fn a_corrupted_artifact_is_compiled_again() {
     );
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn a_foreign_artifact_is_compiled_again() {
     damaged_then_recompiled(

@@ -38,6 +38,10 @@ fn artifacts(cache: &Path) -> usize {
         .count()
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs containerd, runc and root (tests/install-deps.sh)"
+)]
 #[test]
 fn an_image_runs_with_its_env_args_mounts_and_exit_status() {
     let wharf = hello_store();
@@ -138,6 +142,10 @@ fn an_image_runs_with_its_env_args_mounts_and_exit_status() {
         .stderr_has(&["no-such-command: command not found in the image"]);
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs containerd, runc and root (tests/install-deps.sh)"
+)]
 #[test]
 fn the_seed_app_prints_its_lines_with_app_env_both_ways() {
     let (_dir, archive) = saved(python_store(), "my-first-image");
@@ -170,6 +178,10 @@ fn the_seed_app_prints_its_lines_with_app_env_both_ways() {
     assert_eq!(artifacts(&containerd.shim_cache()), compiled);
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs containerd, runc and root (tests/install-deps.sh)"
+)]
 #[test]
 fn an_image_pulled_from_a_registry_runs() {
     let registry = TestRegistry::start();
@@ -212,6 +224,10 @@ fn wait_stopped(containerd: &Containerd, id: &str) {
     panic!("task {id} did not stop");
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs containerd, runc and root (tests/install-deps.sh)"
+)]
 #[test]
 fn a_detached_task_is_killed_and_deleted() {
     let wharf = hello_store();
@@ -261,6 +277,10 @@ fn a_detached_task_is_killed_and_deleted() {
     );
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs containerd, runc and root (tests/install-deps.sh)"
+)]
 #[test]
 fn guests_are_stopped_by_their_limits() {
     let wharf = Wharf::new();
@@ -296,6 +316,10 @@ fn guests_are_stopped_by_their_limits() {
         ]);
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs containerd, runc and root (tests/install-deps.sh)"
+)]
 #[test]
 fn reactors_start_as_their_launch_says_and_snapshots_resume() {
     let wharf = Wharf::new();

@@ -28,6 +28,10 @@ fn seed_context() -> tempfile::TempDir {
     ctx
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs CPython 3.12 for WASI from PyPI"
+)]
 #[test]
 fn the_seed_dockerfile_converts_builds_and_runs_as_the_seed_does() {
     let wharf = python_store();

@@ -19,6 +19,10 @@ fn noise(len: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn builds_killed_at_any_point_leave_a_consistent_store() {
     let wharf = hello_store();
@@ -72,6 +76,10 @@ fn builds_killed_at_any_point_leave_a_consistent_store() {
     wharf.run(["system", "check"]).ok();
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn check_names_corrupt_and_missing_blobs() {
     let wharf = hello_store();
@@ -102,6 +110,10 @@ fn check_names_corrupt_and_missing_blobs() {
         .stdout_has(&[&format!("layer sha256:{name} is missing")]);
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn prune_removes_what_no_image_needs() {
     let wharf = hello_store();

@@ -140,6 +140,10 @@ fn an_unknown_base_image_is_named() {
     );
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn a_base_image_typo_is_shown_where_it_is_with_the_names_it_is_close_to() {
     let wharf = hello_store();
@@ -185,6 +189,10 @@ fn bad_flags_are_wharf_errors() {
     wharf.run(["build"]).code(125).stderr_has(&["CONTEXT"]);
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn docker_run_flags_wharf_lacks_say_what_to_do_instead() {
     let wharf = hello_store();
@@ -255,6 +263,10 @@ fn ps_says_there_are_no_containers_to_list() {
         .stderr_has(&["no containers to manage"]);
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn malformed_volumes_and_env_are_refused_before_anything_runs() {
     let wharf = hello_store();
@@ -302,6 +314,10 @@ fn an_entrypoint_that_is_not_wasm_cannot_be_run() {
     ]);
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn a_corrupt_module_cannot_be_run() {
     let wharf = Wharf::new();
@@ -356,6 +372,10 @@ fn a_library_module_without_start_is_not_a_command() {
         .stderr_has(&["no `_start` export"]);
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn a_command_missing_from_the_image_exits_127() {
     let wharf = hello_store();

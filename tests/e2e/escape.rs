@@ -229,6 +229,10 @@ fn preopens(stdout: &str) -> Vec<&str> {
         .collect()
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn the_escape_guest_gets_nowhere() {
     let stdout = attack(&[]);
@@ -238,6 +242,10 @@ fn the_escape_guest_gets_nowhere() {
     assert!(stdout.contains("hidden directories 3\n"), "{stdout}");
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn the_escape_guest_gets_nowhere_from_a_working_directory_in_a_mount() {
     let stdout = attack(&["-w", "/data"]);

@@ -3,6 +3,10 @@
 
 use crate::support::{Wharf, hello_c, hello_rust, repo};
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs Debian's rustc for wasm32-wasi (tests/install-deps.sh)"
+)]
 #[test]
 fn the_rust_guest_reads_relative_paths_from_its_workdir() {
     hello_rust();
@@ -32,6 +36,10 @@ fn the_rust_guest_reads_relative_paths_from_its_workdir() {
     );
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn the_c_guest_lists_a_mounted_directory_and_writes_there() {
     let wharf = Wharf::new();
@@ -81,6 +89,10 @@ fn hello_component(dir: &std::path::Path) -> std::path::PathBuf {
     path
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn a_preview2_component_runs_with_the_same_sandbox() {
     let dir = tempfile::tempdir().unwrap();

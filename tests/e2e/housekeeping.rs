@@ -29,6 +29,10 @@ fn files(dir: &Path) -> (u64, usize) {
     total
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn history_lists_each_layer_with_the_step_that_made_it_newest_first() {
     let wharf = hello_store();
@@ -111,6 +115,10 @@ fn history_lists_each_layer_with_the_step_that_made_it_newest_first() {
         .stderr_has(&["no such image: no-such-image"]);
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn history_shows_when_each_step_ran_for_a_dated_build() {
     let wharf = hello_store();
@@ -137,6 +145,10 @@ fn history_shows_when_each_step_ran_for_a_dated_build() {
     assert_eq!(steps[0]["CreatedAt"], "2023-11-14T22:13:20Z");
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn images_format_json_gives_every_tag_with_its_id_time_and_size() {
     let wharf = hello_store();
@@ -180,6 +192,10 @@ fn images_format_json_gives_every_tag_with_its_id_time_and_size() {
         .stderr_has(&["invalid value 'yaml'", "json"]);
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn system_df_counts_what_prune_would_free_and_prune_frees_it() {
     let wharf = hello_store();
@@ -269,6 +285,10 @@ fn system_df_counts_what_prune_would_free_and_prune_frees_it() {
     assert_eq!(df["Staging"]["Count"], 1, "the fresh leftover stays");
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn a_listing_read_only_in_part_ends_quietly() {
     let wharf = hello_store();
@@ -315,6 +335,10 @@ fn prune_answering(wharf: &Wharf, args: &[&str], answer: &str) -> crate::support
     crate::support::Outcome::from_output(child.wait_with_output().unwrap())
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn prune_asks_first_and_removes_untagged_images_then_with_all_every_image() {
     let wharf = hello_store();

@@ -4,6 +4,10 @@ use serde_json::Value;
 
 use crate::support::{hello_context, hello_store};
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn images_lists_repository_tag_id_created_and_size() {
     let wharf = hello_store();
@@ -23,6 +27,10 @@ fn images_lists_repository_tag_id_created_and_size() {
     assert_eq!(quiet.stdout.trim(), row[2]);
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn tag_adds_a_name_and_rmi_removes_names_then_the_image() {
     let wharf = hello_store();
@@ -71,6 +79,10 @@ fn tag_adds_a_name_and_rmi_removes_names_then_the_image() {
         .stderr_has(&["no such image: hello-c"]);
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn rmi_force_removes_every_tag_of_an_image() {
     let wharf = hello_store();
@@ -84,6 +96,10 @@ fn rmi_force_removes_every_tag_of_an_image() {
     ]);
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn rmi_of_a_base_says_which_images_keep_its_layers() {
     let wharf = hello_store();
@@ -119,6 +135,10 @@ fn rmi_of_a_base_says_which_images_keep_its_layers() {
     assert_eq!(out.stderr, "");
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn inspect_shows_digest_config_layers_and_sizes() {
     let wharf = hello_store();

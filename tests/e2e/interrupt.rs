@@ -15,6 +15,10 @@ fn leftovers(home: &std::path::Path) -> Vec<String> {
 }
 
 #[cfg(unix)]
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn an_interrupted_run_removes_its_tmp_and_exits_with_the_signal() {
     let wharf = hello_store();
@@ -71,6 +75,10 @@ fn an_interrupted_run_removes_its_tmp_and_exits_with_the_signal() {
 }
 
 #[cfg(target_os = "linux")]
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn prune_removes_the_leftovers_of_runs_whose_process_is_gone_at_once() {
     let wharf = hello_store();

@@ -9,6 +9,10 @@ use crate::support::{Wharf, hello_context, hello_store, python_store, wat_file};
 
 const TRAP: i32 = if cfg!(windows) { 3 } else { 134 };
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn a_timeout_stops_a_computing_guest_with_124() {
     hello_store()
@@ -28,6 +32,10 @@ fn artifact_engines(wharf: &Wharf) -> Vec<String> {
     engines
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn a_timeout_on_the_command_line_runs_the_code_compiled_at_build() {
     let wharf = hello_store();
@@ -56,6 +64,10 @@ fn a_timeout_on_the_command_line_runs_the_code_compiled_at_build() {
     assert_eq!(artifact_engines(&wharf).len(), 2);
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn a_timed_out_run_leaves_nothing_in_the_store() {
     let wharf = hello_store();
@@ -83,6 +95,10 @@ fn a_timed_out_run_leaves_nothing_in_the_store() {
     assert_eq!(leftovers(), Vec::<String>::new(), "the run's /tmp was left");
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn a_timeout_stops_a_guest_blocked_in_a_host_call() {
     hello_store()
@@ -99,6 +115,10 @@ fn a_timeout_stops_a_guest_blocked_in_a_host_call() {
         .stderr_has(&["exceeded its timeout of 200ms"]);
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn a_memory_limit_stops_an_allocating_guest_with_137() {
     let wharf = hello_store();
@@ -114,6 +134,10 @@ fn a_memory_limit_stops_an_allocating_guest_with_137() {
         .stderr_has(&["exceeded its memory limit of 64MiB", "--memory"]);
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs CPython 3.12 for WASI from PyPI"
+)]
 #[test]
 fn python_is_held_to_its_memory_limit() {
     let wharf = python_store();
@@ -160,6 +184,10 @@ fn memory_a_module_asks_for_up_front_counts_too() {
         .ok();
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn fuel_stops_a_guest_deterministically_with_152() {
     let wharf = hello_store();
@@ -174,6 +202,10 @@ fn fuel_stops_a_guest_deterministically_with_152() {
         .code(4);
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn the_manifest_limits_are_defaults_that_flags_override() {
     let wharf = hello_store();
@@ -208,6 +240,10 @@ const GROW_PAST_2_GIB: &str = r#"(module
        (if (i32.eq (memory.grow (i32.const 40960)) (i32.const -1))
          (then (call $exit (i32.const 12))))))"#;
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn zero_on_the_command_line_is_no_limit() {
     let dir = tempfile::tempdir().unwrap();
@@ -243,6 +279,10 @@ fn zero_on_the_command_line_is_no_limit() {
         .code(4);
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn zero_in_the_manifest_is_no_limit_and_overrides_the_base() {
     let wharf = hello_store();
@@ -303,6 +343,10 @@ fn a_stack_overflow_is_a_trap_not_a_crash() {
         .stderr_has(&["the guest trapped", "call stack exhausted"]);
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn bad_limit_values_are_refused() {
     let wharf = hello_store();
@@ -317,6 +361,10 @@ fn bad_limit_values_are_refused() {
     wharf.run(["run", "--fuel", "-1", "hello-c"]).code(125);
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn a_guest_flooding_stdout_does_not_grow_the_host() {
     let wharf = hello_store();

@@ -3,6 +3,10 @@
 
 use crate::support::{Wharf, context, python_store, repo};
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs CPython 3.12 for WASI from PyPI"
+)]
 #[test]
 fn an_app_with_requirements_runs_with_them_installed() {
     let wharf = python_store();
@@ -43,6 +47,10 @@ fn an_app_with_requirements_runs_with_them_installed() {
     );
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs CPython 3.12 for WASI from PyPI"
+)]
 #[test]
 fn requirements_without_pure_python_wheels_are_named() {
     let wharf = python_store();
@@ -66,6 +74,10 @@ fn requirements_without_pure_python_wheels_are_named() {
         ]);
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs CPython 3.12 for WASI from PyPI"
+)]
 #[test]
 fn each_requirement_that_cannot_be_installed_is_named_with_its_line_and_why() {
     let wharf = python_store();
@@ -118,6 +130,10 @@ fn each_requirement_that_cannot_be_installed_is_named_with_its_line_and_why() {
         ]);
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs CPython 3.12 for WASI from PyPI"
+)]
 #[test]
 fn an_unchanged_rebuild_runs_no_pip_and_needs_no_network() {
     let wharf = python_store();
@@ -196,6 +212,10 @@ fn an_unchanged_rebuild_runs_no_pip_and_needs_no_network() {
         .stderr_has(&["cannot run /nonexistent/python3 -m pip"]);
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs CPython 3.12 for WASI from PyPI"
+)]
 #[test]
 fn modules_are_compiled_at_build_and_imported_from_their_bytecode() {
     let wharf = python_store();
@@ -283,6 +303,10 @@ fn modules_are_compiled_at_build_and_imported_from_their_bytecode() {
     assert_eq!(again.stdout.trim(), first);
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs CPython 3.12 for WASI from PyPI"
+)]
 #[test]
 fn python_dash_m_runs_a_package_module_from_the_working_directory() {
     let wharf = python_store();
@@ -329,6 +353,10 @@ fn requirements_need_a_python_base_and_a_file_in_the_context() {
         .stderr_has(&["requirements file '../r.txt' is outside the build context"]);
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs CPython 3.15 for WASI from PyPI"
+)]
 #[test]
 fn zoneinfo_knows_every_time_zone_offline_in_both_python_images() {
     let probe = "from datetime import datetime, timezone\n\
@@ -348,6 +376,10 @@ fn zoneinfo_knows_every_time_zone_offline_in_both_python_images() {
     assert_eq!(out.stdout, expected);
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs CPython 3.15 for WASI from PyPI"
+)]
 #[test]
 fn python3_and_python3_x_run_the_interpreter_in_both_python_images() {
     let store = crate::support::python_store();

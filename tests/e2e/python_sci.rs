@@ -4,6 +4,10 @@
 
 use crate::support::{context, python_sci_store, repo};
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs CPython 3.15 for WASI from PyPI"
+)]
 #[test]
 fn the_scientific_stack_imports_and_computes() {
     let out = python_sci_store()
@@ -21,6 +25,10 @@ fn the_scientific_stack_imports_and_computes() {
     assert_eq!(out.lines(), ["(3, 15) 2.5.2 3.0.6", "6", "2.0"]);
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs CPython 3.15 for WASI from PyPI"
+)]
 #[test]
 fn exit_statuses_exceptions_and_environment_pass_through() {
     let wharf = python_sci_store();
@@ -67,6 +75,10 @@ fn exit_statuses_exceptions_and_environment_pass_through() {
     );
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs CPython 3.15 for WASI from PyPI"
+)]
 #[test]
 fn the_pandas_report_reads_a_read_only_mount_and_writes_a_writable_one() {
     let wharf = python_sci_store();
@@ -123,6 +135,10 @@ fn the_pandas_report_reads_a_read_only_mount_and_writes_a_writable_one() {
     );
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs CPython 3.15 for WASI from PyPI"
+)]
 #[test]
 fn python_dash_m_runs_the_apps_module_through_the_snapshot_with_its_bytecode() {
     let wharf = python_sci_store();
@@ -153,6 +169,10 @@ fn python_dash_m_runs_the_apps_module_through_the_snapshot_with_its_bytecode() {
     assert_eq!(out.stdout, "/app/__pycache__/report.cpython-315.pyc True\n");
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs CPython 3.15 for WASI from PyPI"
+)]
 #[test]
 fn the_runtime_is_no_python_but_what_the_image_says() {
     // The image's [launch] is recorded in its config, where any image
@@ -161,6 +181,10 @@ fn the_runtime_is_no_python_but_what_the_image_says() {
     out.stdout_has(&["dev.wharf.launch", "_initialize", "host::call"]);
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs CPython 3.15 for WASI from PyPI"
+)]
 #[test]
 fn requirements_install_what_the_image_lacks_and_reuse_what_it_has() {
     let wharf = python_sci_store();
@@ -198,6 +222,10 @@ fn requirements_install_what_the_image_lacks_and_reuse_what_it_has() {
     );
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs CPython 3.15 for WASI from PyPI"
+)]
 #[test]
 fn a_requirement_that_would_replace_what_the_image_has_is_named() {
     let wharf = python_sci_store();

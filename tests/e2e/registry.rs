@@ -41,6 +41,10 @@ fn blob_count(wharf: &Wharf) -> usize {
     std::fs::read_dir(wharf.home().join("blobs/sha256")).map_or(0, |d| d.count())
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs docker-registry, skopeo and oras (tests/install-deps.sh)"
+)]
 #[test]
 fn the_seed_app_goes_through_a_registry_and_runs_elsewhere() {
     let registry = TestRegistry::start();
@@ -64,6 +68,10 @@ fn the_seed_app_goes_through_a_registry_and_runs_elsewhere() {
     assert!(!verbose.stderr.contains("compiling"), "{verbose}");
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs docker-registry, skopeo and oras (tests/install-deps.sh)"
+)]
 #[test]
 fn pushing_again_sends_nothing_twice_and_pull_takes_digests() {
     let registry = TestRegistry::start();
@@ -90,6 +98,10 @@ fn pushing_again_sends_nothing_twice_and_pull_takes_digests() {
         .stderr_has(&["was not found on", "(404)"]);
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs docker-registry, skopeo and oras (tests/install-deps.sh)"
+)]
 #[test]
 fn pull_picks_the_wasi_image_from_a_multi_platform_index() {
     let registry = TestRegistry::start();
@@ -145,6 +157,10 @@ fn pull_picks_the_wasi_image_from_a_multi_platform_index() {
     other.run(["run", &name, "--quiet", "--exit", "9"]).code(9);
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs docker-registry, skopeo and oras (tests/install-deps.sh)"
+)]
 #[test]
 fn a_cncf_wasm_artifact_from_another_tool_runs_as_its_module() {
     let registry = TestRegistry::start();
@@ -174,6 +190,10 @@ fn a_cncf_wasm_artifact_from_another_tool_runs_as_its_module() {
         .stdout_has(&["/:\n  hello.wasm\n"]);
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs docker-registry, skopeo and oras (tests/install-deps.sh)"
+)]
 #[test]
 fn a_standard_oci_image_from_skopeo_runs_its_wasm_entrypoint() {
     // What containerd's Wasm shims run: an OCI image of platform wasi/wasm
@@ -236,6 +256,10 @@ fn a_standard_oci_image_from_skopeo_runs_its_wasm_entrypoint() {
         .stdout_has(&["argv[0]=/opt/app/hello.wasm", "env FROM_SHIM_IMAGE=1"]);
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs docker-registry, skopeo and oras (tests/install-deps.sh)"
+)]
 #[test]
 fn push_artifact_publishes_the_module_for_other_wasm_tools() {
     let registry = TestRegistry::start();
@@ -271,6 +295,10 @@ fn push_artifact_publishes_the_module_for_other_wasm_tools() {
     other.run(["run", &name, "--quiet", "--exit", "4"]).code(4);
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs docker-registry, skopeo and oras (tests/install-deps.sh)"
+)]
 #[test]
 fn push_artifact_leaves_nothing_in_the_store_on_success_or_error() {
     let registry = TestRegistry::start();
@@ -298,6 +326,10 @@ fn push_artifact_leaves_nothing_in_the_store_on_success_or_error() {
     leftovers(&wharf);
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs docker-registry, skopeo and oras (tests/install-deps.sh)"
+)]
 #[test]
 fn save_and_load_round_trip_through_skopeo_with_digests_unchanged() {
     let wharf = hello_store();
@@ -340,6 +372,10 @@ fn save_and_load_round_trip_through_skopeo_with_digests_unchanged() {
     third.run(["run", "resaved:2", "--quiet"]).ok();
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn a_damaged_archive_loads_nothing() {
     let wharf = hello_store();
@@ -379,6 +415,10 @@ fn published() -> (TestRegistry, String) {
     (registry, "me/hello:1".to_owned())
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs docker-registry, skopeo and oras (tests/install-deps.sh)"
+)]
 #[test]
 fn a_connection_cut_mid_blob_stores_nothing_and_a_retry_succeeds() {
     let (registry, path) = published();
@@ -398,6 +438,10 @@ fn a_connection_cut_mid_blob_stores_nothing_and_a_retry_succeeds() {
     wharf.run(["run", &retry, "--quiet"]).ok();
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs docker-registry, skopeo and oras (tests/install-deps.sh)"
+)]
 #[test]
 fn a_blob_that_does_not_match_its_digest_is_refused() {
     let (registry, path) = published();
@@ -410,6 +454,10 @@ fn a_blob_that_does_not_match_its_digest_is_refused() {
     assert_eq!(blob_count(&wharf), 0);
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs docker-registry, skopeo and oras (tests/install-deps.sh)"
+)]
 #[test]
 fn registry_errors_are_one_clear_line() {
     let (registry, path) = published();
@@ -436,6 +484,10 @@ fn registry_errors_are_one_clear_line() {
     out.stderr_has(&["cannot reach the registry 127.0.0.1:9"]);
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs docker-registry, skopeo and oras (tests/install-deps.sh)"
+)]
 #[test]
 fn login_credentials_and_docker_config_are_used_and_logout_forgets() {
     use base64::Engine;
@@ -504,6 +556,10 @@ fn login_credentials_and_docker_config_are_used_and_logout_forgets() {
     }
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn plain_http_is_only_for_loopback_or_insecure() {
     let wharf = hello_store();
@@ -520,6 +576,10 @@ fn plain_http_is_only_for_loopback_or_insecure() {
     ]);
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn push_needs_a_local_image_with_that_name() {
     let wharf = hello_store();
@@ -538,6 +598,10 @@ fn versioned(wharf: &Wharf, tag: &str, version: u32) {
     wharf.build(tag, ctx.path());
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs docker-registry, skopeo and oras (tests/install-deps.sh)"
+)]
 #[test]
 fn run_pulls_an_image_that_names_a_registry_as_docker_run_does() {
     let (registry, path) = published();
@@ -579,6 +643,10 @@ fn run_pulls_an_image_that_names_a_registry_as_docker_run_does() {
         .stderr_has(&["cannot reach the registry 127.0.0.1:9"]);
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs docker-registry, skopeo and oras (tests/install-deps.sh)"
+)]
 #[test]
 fn run_pull_always_follows_a_tag_pushed_again() {
     let registry = TestRegistry::start();
@@ -609,6 +677,10 @@ fn run_pull_always_follows_a_tag_pushed_again() {
         .stdout_has(&["env VERSION=2"]);
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs docker-registry, skopeo and oras (tests/install-deps.sh)"
+)]
 #[test]
 fn run_and_serve_pull_with_insecure_and_serve_pulls_too() {
     let (registry, path) = published();
@@ -667,6 +739,10 @@ fn saved_logins(wharf: &Wharf) -> Value {
     }
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs docker-registry, skopeo and oras (tests/install-deps.sh)"
+)]
 #[test]
 fn login_checks_credentials_with_a_registry_that_asks_for_them() {
     let registry = TestRegistry::with_htpasswd("wharfy", S3CRET_BCRYPT);
@@ -703,6 +779,10 @@ fn login_checks_credentials_with_a_registry_that_asks_for_them() {
     isolated(&wharf, &["pull", &name]).ok();
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs docker-registry, skopeo and oras (tests/install-deps.sh)"
+)]
 #[test]
 fn login_follows_a_bearer_challenge_to_the_token_service() {
     use base64::Engine;

@@ -3,6 +3,10 @@
 
 use crate::support::{Wharf, hello_c, hello_context, hello_store, python_store, wat_file};
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn the_image_root_is_read_only_and_tmp_is_private_to_each_run() {
     let wharf = hello_store();
@@ -30,6 +34,10 @@ fn the_image_root_is_read_only_and_tmp_is_private_to_each_run() {
     assert_eq!(out.stdout, "/tmp:\n");
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn mounts_are_writable_or_read_only_as_asked() {
     let wharf = hello_store();
@@ -86,6 +94,10 @@ fn mounts_are_writable_or_read_only_as_asked() {
     assert!(data.path().join("input.txt").exists());
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn the_store_itself_cannot_be_mounted() {
     let wharf = hello_store();
@@ -109,6 +121,10 @@ fn the_store_itself_cannot_be_mounted() {
     }
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn a_mount_over_the_entrypoint_runs_the_mounted_module() {
     let wharf = hello_store();
@@ -133,6 +149,10 @@ fn a_mount_over_the_entrypoint_runs_the_mounted_module() {
     wharf.run(["run", "hello-c", "--quiet"]).ok();
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn the_environment_is_exactly_image_then_env_file_then_flags() {
     let wharf = hello_store();
@@ -180,6 +200,10 @@ fn the_environment_is_exactly_image_then_env_file_then_flags() {
     );
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn arguments_replace_cmd_and_entrypoint_can_be_overridden() {
     let wharf = hello_store();
@@ -197,6 +221,10 @@ fn arguments_replace_cmd_and_entrypoint_can_be_overridden() {
     out.stdout_has(&["argv[0]=/usr/bin/hello.wasm\n", "argv[1]=-x\n"]);
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn guest_exit_status_passes_through() {
     let wharf = hello_store();
@@ -207,6 +235,10 @@ fn guest_exit_status_passes_through() {
     }
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn a_trap_prints_the_wasm_backtrace_and_exits_134() {
     let wharf = hello_store();
@@ -216,6 +248,10 @@ fn a_trap_prints_the_wasm_backtrace_and_exits_134() {
         .stderr_has(&["the guest trapped", "unreachable", "wasm backtrace", "0:"]);
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn a_bare_wasm_file_runs_without_an_image_and_gets_a_root_from_a_mount() {
     let wharf = Wharf::new();
@@ -255,6 +291,10 @@ fn a_bare_wasm_file_runs_without_an_image_and_gets_a_root_from_a_mount() {
     );
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn workdir_is_named_in_pwd_and_relative_paths_resolve_from_it() {
     let wharf = hello_store();
@@ -310,6 +350,10 @@ fn workdir_is_named_in_pwd_and_relative_paths_resolve_from_it() {
     assert!(data.path().join("made.txt").exists());
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs CPython 3.12 for WASI from PyPI"
+)]
 #[test]
 fn python_resolves_through_path_and_runs_from_the_workdir() {
     let out = python_store()
@@ -319,6 +363,10 @@ fn python_resolves_through_path_and_runs_from_the_workdir() {
     assert_eq!(out.stdout.trim(), "-c ['__pycache__', 'app.py'] # app.py");
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs CPython 3.12 for WASI from PyPI"
+)]
 #[test]
 fn python_sees_no_host_environment_and_cannot_write_the_image() {
     let out = python_store()
@@ -374,6 +422,10 @@ fn a_guest_writing_to_a_closed_pipe_gets_epipe() {
     run_into_a_closed_pipe(&Wharf::new(), &["run", module.to_str().unwrap()], 10).code(64);
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs CPython 3.12 for WASI from PyPI"
+)]
 #[test]
 fn python_writing_to_a_closed_pipe_raises_broken_pipe_error() {
     let out = run_into_a_closed_pipe(

@@ -48,6 +48,10 @@ fn loads_through_stdin(args: &[&str], input: Vec<u8>) {
         .code(3);
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn save_with_no_output_or_dash_writes_stdout_and_load_reads_stdin() {
     let wharf = hello_store();
@@ -74,6 +78,10 @@ fn save_with_no_output_or_dash_writes_stdout_and_load_reads_stdin() {
     loads_through_stdin(&["load"], gz.finish().unwrap());
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn save_piped_into_load_moves_an_image_between_stores() {
     let wharf = hello_store();
@@ -108,6 +116,10 @@ fn save_piped_into_load_moves_an_image_between_stores() {
 }
 
 #[cfg(unix)]
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn save_through_a_symlink_writes_its_target_and_keeps_the_link() {
     let wharf = hello_store();
@@ -157,6 +169,10 @@ fn save_through_a_symlink_writes_its_target_and_keeps_the_link() {
 }
 
 #[cfg(unix)]
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn save_writes_into_a_named_pipe_and_load_reads_from_one() {
     let wharf = hello_store();
@@ -205,6 +221,10 @@ fn save_writes_into_a_named_pipe_and_load_reads_from_one() {
     writer.join().unwrap();
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn a_failed_save_leaves_the_existing_file_untouched() {
     let wharf = hello_store();
@@ -246,6 +266,10 @@ fn a_failed_save_leaves_the_existing_file_untouched() {
 }
 
 #[cfg(unix)]
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn save_and_load_refuse_a_terminal() {
     let wharf = hello_store();

@@ -199,6 +199,10 @@ fn header(response: &ureq::http::Response<ureq::Body>, name: &str) -> Option<Str
         .map(|v| v.to_str().unwrap().to_owned())
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn cgi_passes_the_request_in_meta_variables_and_headers_both_ways() {
     let wharf = Wharf::new();
@@ -286,6 +290,10 @@ fn cgi_passes_the_request_in_meta_variables_and_headers_both_ways() {
     assert!(line.ends_with("ms"), "{line}");
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn zero_limits_are_none_per_request() {
     let wharf = Wharf::new();
@@ -298,6 +306,10 @@ fn zero_limits_are_none_per_request() {
     assert_eq!(status, 200);
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn no_request_sees_what_an_earlier_one_did_in_its_tmp() {
     let wharf = Wharf::new();
@@ -327,6 +339,10 @@ fn no_request_sees_what_an_earlier_one_did_in_its_tmp() {
     );
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn cgi_takes_a_large_body_on_stdin_and_streams_a_large_response() {
     let wharf = Wharf::new();
@@ -382,6 +398,10 @@ impl Gate {
     }
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn cgi_and_proxy_responses_stream_while_the_guest_runs() {
     let wharf = Wharf::new();
@@ -404,6 +424,10 @@ fn cgi_and_proxy_responses_stream_while_the_guest_runs() {
     }
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn hostile_cgi_requests_get_a_5xx_with_a_reason_and_the_server_goes_on() {
     let wharf = Wharf::new();
@@ -466,6 +490,10 @@ fn hostile_cgi_requests_get_a_5xx_with_a_reason_and_the_server_goes_on() {
     assert_eq!(get(&served.url("/")), (200, "hello from CGI at /\n".into()));
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn a_full_speed_client_is_served_while_hostile_requests_run() {
     let wharf = Wharf::new();
@@ -509,6 +537,10 @@ fn a_full_speed_client_is_served_while_hostile_requests_run() {
     assert_eq!(statuses, [500, 500, 500, 504, 504]);
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn limits_on_bodies_headers_and_concurrency_answer_4xx_and_503() {
     let wharf = Wharf::new();
@@ -570,6 +602,10 @@ fn limits_on_bodies_headers_and_concurrency_answer_4xx_and_503() {
     assert_eq!(get(&served.url("/")).0, 200, "a place is free again");
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn a_port_in_use_is_a_clear_error_with_status_125() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -586,6 +622,10 @@ fn a_port_in_use_is_a_clear_error_with_status_125() {
 }
 
 #[cfg(unix)]
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn sigterm_lets_a_request_in_flight_finish_and_refuses_new_ones() {
     let wharf = Wharf::new();
@@ -637,6 +677,10 @@ fn sigterm_lets_a_request_in_flight_finish_and_refuses_new_ones() {
     );
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn a_c_proxy_component_answers_and_its_failures_are_5xx() {
     let wharf = Wharf::new();
@@ -690,6 +734,10 @@ fn python_component() -> PathBuf {
     .clone()
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs componentize-py from PyPI"
+)]
 #[test]
 fn a_componentize_py_component_answers_as_under_wasmtime_serve() {
     let wharf = Wharf::new();
@@ -714,6 +762,10 @@ fn a_componentize_py_component_answers_as_under_wasmtime_serve() {
     );
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs CPython 3.12 for WASI from PyPI"
+)]
 #[test]
 fn a_bottle_app_serves_through_cgi_on_python_3_12() {
     let wharf = python_store();
@@ -744,6 +796,10 @@ fn a_bottle_app_serves_through_cgi_on_python_3_12() {
     served.wait_for_log("RuntimeError: this route fails on purpose");
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs CPython 3.15 for WASI from PyPI"
+)]
 #[test]
 fn a_snapshotted_flask_app_serves_through_cgi_on_python_3_15_sci() {
     let wharf = python_sci_store();

@@ -74,6 +74,7 @@ fn complete_in_bash(script: &std::path::Path, words: &[&str]) -> Vec<String> {
         .collect()
 }
 
+#[cfg_attr(not(feature = "toolchain-tests"), ignore = "needs make")]
 #[test]
 fn make_install_puts_the_binary_man_pages_and_completions_in_place() {
     let staging = tempfile::tempdir().unwrap();

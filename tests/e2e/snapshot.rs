@@ -170,6 +170,10 @@ fn label(wharf: &crate::support::Wharf, image: &str, label: &str) -> serde_json:
     serde_json::from_str(text).unwrap()
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs CPython 3.15 for WASI from PyPI"
+)]
 #[test]
 fn a_run_sees_its_own_environment_arguments_and_working_directory() {
     let wharf = python_sci_store();
@@ -225,6 +229,10 @@ fn a_run_sees_its_own_environment_arguments_and_working_directory() {
     );
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs CPython 3.15 for WASI from PyPI"
+)]
 #[test]
 fn every_run_draws_fresh_randomness_while_hash_stays_fixed() {
     let wharf = python_sci_store();
@@ -263,6 +271,10 @@ fn every_run_draws_fresh_randomness_while_hash_stays_fixed() {
     }
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs CPython 3.15 for WASI from PyPI"
+)]
 #[test]
 fn the_snapshot_is_part_of_the_image_and_reused_while_its_inputs_stay_the_same() {
     let wharf = python_sci_store();
@@ -287,6 +299,10 @@ fn the_snapshot_is_part_of_the_image_and_reused_while_its_inputs_stay_the_same()
     assert_eq!(out.stdout.trim(), pandas_report_id());
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs CPython 3.15 for WASI from PyPI"
+)]
 #[test]
 fn editing_the_app_keeps_the_snapshot_of_its_dependencies() {
     let wharf = python_sci_store();
@@ -365,6 +381,10 @@ fn editing_the_app_keeps_the_snapshot_of_its_dependencies() {
     assert_eq!(out.stdout, "True\n");
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs CPython 3.15 for WASI from PyPI"
+)]
 #[test]
 fn a_changed_input_takes_a_new_snapshot() {
     let wharf = python_sci_store();
@@ -426,6 +446,10 @@ fn a_changed_input_takes_a_new_snapshot() {
     );
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs CPython 3.12 for WASI from PyPI"
+)]
 #[test]
 fn python_3_12_says_it_cannot_be_snapshotted() {
     let wharf = python_store();
@@ -440,6 +464,10 @@ fn python_3_12_says_it_cannot_be_snapshotted() {
     wharf.run(["inspect", "py312-snap"]).code(1);
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs CPython 3.15 for WASI from PyPI"
+)]
 #[test]
 fn a_resumed_run_starts_in_its_working_directory() {
     let wharf = python_sci_store();

@@ -95,6 +95,10 @@ fn verify_layout(home: &Path) -> Vec<String> {
     tags
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn the_store_is_a_valid_oci_image_layout_with_wasi_wasm_images() {
     let wharf = hello_store();
@@ -115,6 +119,10 @@ fn the_store_is_a_valid_oci_image_layout_with_wasi_wasm_images() {
     assert_eq!(image[0]["Architecture"], "wasm");
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn the_same_context_builds_the_same_digest_anywhere() {
     let manifest = "from = \"scratch\"\nentrypoint = [\"hello\"]\n[[copy]]\nsrc = [\"hello.wasm\", \"data\"]\ndest = \"/opt/\"\n";
@@ -139,6 +147,10 @@ fn the_same_context_builds_the_same_digest_anywhere() {
     assert_ne!(Wharf::new().build("repro", second.path()), id1);
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn concurrent_builds_and_runs_leave_a_consistent_store() {
     let wharf = hello_store();
@@ -204,6 +216,10 @@ fn concurrent_builds_and_runs_leave_a_consistent_store() {
     }
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn removing_images_deletes_unreferenced_blobs_only() {
     let wharf = hello_store();

@@ -25,6 +25,10 @@ fn python(flags: &[&str], source: &str) -> String {
     python_store().run(args).ok().stdout
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn mount_points_and_tmp_are_listed_in_their_parents() {
     let (_out, out_flag) = mounted(&[("f", "x")], "/app/out");
@@ -81,6 +85,10 @@ fn mount_points_and_tmp_are_listed_in_their_parents() {
     );
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs CPython 3.12 for WASI from PyPI"
+)]
 #[test]
 fn dot_dot_crosses_mount_points_as_on_linux_and_never_leaves_the_tree() {
     let (_data, data_flag) = mounted(&[("d.txt", "data")], "/data");
@@ -112,6 +120,10 @@ fn dot_dot_crosses_mount_points_as_on_linux_and_never_leaves_the_tree() {
     );
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs CPython 3.12 for WASI from PyPI"
+)]
 #[test]
 fn python_runs_in_its_working_directory() {
     let stdout = python(
@@ -168,6 +180,10 @@ fn python_runs_in_its_working_directory() {
     assert_eq!(out.stdout, "module __main__ /work\n");
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs CPython 3.12 for WASI from PyPI"
+)]
 #[test]
 fn a_working_directory_that_does_not_exist_is_made_empty() {
     let stdout = python(
@@ -194,6 +210,10 @@ fn a_working_directory_that_does_not_exist_is_made_empty() {
         .stderr_has(&["/app/app.py is not a directory"]);
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs CPython 3.12 for WASI from PyPI"
+)]
 #[test]
 fn a_variable_named_without_a_value_the_host_lacks_is_removed() {
     let out = python_store()
@@ -224,6 +244,10 @@ fn a_variable_named_without_a_value_the_host_lacks_is_removed() {
     assert!(String::from_utf8_lossy(&out.stdout).ends_with("Custom Environment Variable: Later\n"));
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs CPython 3.12 for WASI from PyPI"
+)]
 #[test]
 fn symlinks_may_not_climb_above_their_directory() {
     let (data, flag) = mounted(&[("f", "x")], "/data");
@@ -259,6 +283,10 @@ fn symlinks_may_not_climb_above_their_directory() {
     assert_eq!(left, ["f", "ok", "ok2"]);
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs clang and wasi-libc (tests/install-deps.sh)"
+)]
 #[test]
 fn a_module_without_an_image_gets_a_tree_of_its_mounts() {
     let wharf = Wharf::new();

@@ -3,6 +3,10 @@
 
 use crate::support::{python_store, repo};
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs CPython 3.12 for WASI from PyPI"
+)]
 #[test]
 fn seed_app_prints_the_expected_lines_with_its_default_environment() {
     let out = python_store().run(["run", "my-first-image"]).ok();
@@ -16,6 +20,10 @@ fn seed_app_prints_the_expected_lines_with_its_default_environment() {
     assert_eq!(lines[2], "Custom Environment Variable: Production");
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs CPython 3.12 for WASI from PyPI"
+)]
 #[test]
 fn seed_app_sees_an_overridden_environment_variable() {
     let out = python_store()
@@ -24,6 +32,10 @@ fn seed_app_sees_an_overridden_environment_variable() {
     assert_eq!(out.lines()[2], "Custom Environment Variable: Staging");
 }
 
+#[cfg_attr(
+    not(feature = "toolchain-tests"),
+    ignore = "needs CPython 3.12 for WASI from PyPI"
+)]
 #[test]
 fn seed_app_image_is_tagged_latest_on_a_pinned_base() {
     let out = python_store().run(["images"]).ok();
