@@ -287,7 +287,7 @@ fn guests_are_stopped_by_their_limits() {
     let context = hello_context(
         "from = \"scratch\"\nentrypoint = [\"/hello.wasm\"]\n\
          [[copy]]\nsrc = \"hello.wasm\"\ndest = \"/\"\n\
-         [limits]\ntimeout = \"1s\"\n",
+         [limits]\ntimeout = \"1s\"\nmemory = \"0\"\n",
     );
     wharf.build("limited", context.path());
     let (_dir, archive) = saved(&wharf, "limited");
@@ -301,7 +301,8 @@ fn guests_are_stopped_by_their_limits() {
         .code(124)
         .stderr_has(&["the guest exceeded its timeout of 1s"]);
 
-    // The container's memory limit caps the guest's memory.
+    // The container's memory limit caps the guest's memory, even when
+    // the image sets none (`memory = "0"`).
     containerd
         .run(
             &["--memory-limit", &(64u64 << 20).to_string()],
