@@ -23,16 +23,27 @@ fn version_names_wharf_its_commit_and_wasmtime() {
     assert!(line.ends_with(&expected_end), "{line}");
     let commit = &line[expected_start.len()..line.len() - expected_end.len()];
     let commit = commit.strip_suffix("-modified").unwrap_or(commit);
-    let head = Command::new("git")
-        .args(["rev-parse", "HEAD"])
-        .current_dir(repo())
-        .output()
-        .unwrap();
-    if head.status.success() {
-        let head = String::from_utf8(head.stdout).unwrap();
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .current_dir(repo())
+            .output()
+            .unwrap()
+    };
+    if git(&["rev-parse", "HEAD"]).status.success() {
+        // The commit the binary was built from: this checkout's, or one
+        // before it when commits were made since the build.
+        assert!(commit.len() >= 7, "{commit}");
+        let full = git(&["rev-parse", "--verify", &format!("{commit}^{{commit}}")]);
         assert!(
-            commit.len() >= 7 && head.starts_with(commit),
-            "{commit} is not {head}"
+            full.status.success(),
+            "{commit} is no commit of this repository"
+        );
+        let full = String::from_utf8(full.stdout).unwrap();
+        let ancestor = git(&["merge-base", "--is-ancestor", full.trim(), "HEAD"]);
+        assert!(
+            ancestor.status.success(),
+            "{commit} is not HEAD or before it"
         );
     } else {
         // Built from a tarball, not a clone: git has nothing to say.
