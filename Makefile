@@ -45,12 +45,14 @@ build-packed:
 
 # `wharf` into $(PREFIX)/bin, with its man pages and its completions for
 # bash, zsh and fish where those shells look for them. DESTDIR stages it.
+# As root, `make build && sudo make install-built` keeps target/ yours.
 install: build
 	$(MAKE) install-built
 
 # What `install` puts in place, from the binary already built ($(WHARF)).
 install-built:
-	install -D -m 755 $(WHARF) $(DESTDIR)$(PREFIX)/bin/wharf
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(WHARF) $(DESTDIR)$(PREFIX)/bin/wharf
 	$(WHARF) man-pages $(DESTDIR)$(PREFIX)/share/man/man1
 	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions \
 		$(DESTDIR)$(PREFIX)/share/zsh/site-functions \

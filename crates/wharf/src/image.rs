@@ -91,10 +91,13 @@ impl Image {
             .iter()
             .filter(|h| !h.empty_layer().unwrap_or(false))
             .count();
+        // The last entry made a layer (so there is one) and says it holds
+        // the labels.
         layered == self.layers().len()
-            && history
-                .last()
-                .is_some_and(|h| h.created_by().as_deref() == Some(LABELS_LAYER_CREATED_BY))
+            && history.last().is_some_and(|h| {
+                !h.empty_layer().unwrap_or(false)
+                    && h.created_by().as_deref() == Some(LABELS_LAYER_CREATED_BY)
+            })
     }
 
     /// The layers an image built on this one starts with: all of them but
@@ -102,10 +105,9 @@ impl Image {
     /// replaces with its own.
     pub fn base_layers(&self) -> &[Descriptor] {
         let layers = self.layers();
-        if self.ends_with_labels_layer() {
-            &layers[..layers.len() - 1]
-        } else {
-            layers
+        match layers.split_last() {
+            Some((_, below)) if self.ends_with_labels_layer() => below,
+            _ => layers,
         }
     }
 
@@ -164,33 +166,40 @@ impl Image {
     /// The steps that made the image, base first, as `docker history`
     /// lists them (newest first there): each entry of the config's
     /// `history` paired with the layer it made. An entry marked
-    /// `empty_layer` (a step that changed only the config, in images from
-    /// other tools) has no layer; layers the history does not account for
-    /// (an image with no history) get steps of their own with nothing but
-    /// the layer, as Docker shows `<missing>`.
+    /// `empty_layer` (a step that changed only the config) has no layer;
+    /// layers the history does not account for (the oldest, from a base
+    /// without history) come first, as steps with nothing but the layer,
+    /// as Docker shows `<missing>`.
     pub fn history(&self) -> Vec<HistoryStep> {
-        let mut layers = self.layers().iter();
-        let mut steps: Vec<HistoryStep> = self
-            .config
-            .history()
+        let entries: Vec<&oci_spec::image::History> =
+            self.config.history().iter().flatten().collect();
+        let layered = entries
             .iter()
-            .flatten()
-            .map(|entry| HistoryStep {
-                layer: if entry.empty_layer().unwrap_or(false) {
-                    None
-                } else {
-                    layers.next().cloned()
-                },
-                created: entry.created().clone(),
-                created_by: entry.created_by().clone(),
-                comment: entry.comment().clone(),
+            .filter(|entry| !entry.empty_layer().unwrap_or(false))
+            .count();
+        // Layers the history does not account for are the oldest: a base
+        // without history under steps that have one.
+        let unaccounted = self.layers().len().saturating_sub(layered);
+        let mut layers = self.layers().iter();
+        let mut steps: Vec<HistoryStep> = layers
+            .by_ref()
+            .take(unaccounted)
+            .map(|layer| HistoryStep {
+                layer: Some(layer.clone()),
+                created: None,
+                created_by: None,
+                comment: None,
             })
             .collect();
-        steps.extend(layers.map(|layer| HistoryStep {
-            layer: Some(layer.clone()),
-            created: None,
-            created_by: None,
-            comment: None,
+        steps.extend(entries.into_iter().map(|entry| HistoryStep {
+            layer: if entry.empty_layer().unwrap_or(false) {
+                None
+            } else {
+                layers.next().cloned()
+            },
+            created: entry.created().clone(),
+            created_by: entry.created_by().clone(),
+            comment: entry.comment().clone(),
         }));
         steps
     }
@@ -470,6 +479,81 @@ pub fn descriptor(media_type: MediaType, digest: Digest, size: u64) -> Descripto
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An image of `layers` layers (descriptors only) and `history`.
+    fn image(layers: usize, history: serde_json::Value) -> Image {
+        let layers: Vec<serde_json::Value> = (0..layers)
+            .map(|i| {
+                serde_json::json!({
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "digest": digest::sha256(&[i as u8]).to_string(),
+                    "size": i,
+                })
+            })
+            .collect();
+        let config = serde_json::json!({
+            "architecture": "wasm", "os": "wasi",
+            "rootfs": {"type": "layers", "diff_ids": []},
+            "history": history,
+        });
+        let config = serde_json::to_vec(&config).unwrap();
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": digest::sha256(&config).to_string(),
+                "size": config.len(),
+            },
+            "layers": layers,
+        });
+        let manifest = serde_json::to_vec(&manifest).unwrap();
+        Image::from_parts(&digest::sha256(&manifest), &manifest, &config).unwrap()
+    }
+
+    #[test]
+    fn history_puts_the_layers_it_does_not_account_for_first() {
+        // A base without history under two steps that have one.
+        let image = image(
+            3,
+            serde_json::json!([
+                {"created_by": "FROM base", "empty_layer": true},
+                {"created_by": "COPY a /a"},
+                {"created_by": "COPY b /b"},
+            ]),
+        );
+        let steps = image.history();
+        let by: Vec<Option<&str>> = steps.iter().map(|s| s.created_by.as_deref()).collect();
+        assert_eq!(
+            by,
+            [
+                None,
+                Some("FROM base"),
+                Some("COPY a /a"),
+                Some("COPY b /b")
+            ]
+        );
+        assert_eq!(steps[0].layer.as_ref().unwrap().size(), 0);
+        assert!(steps[1].layer.is_none());
+        assert_eq!(steps[3].layer.as_ref().unwrap().size(), 2);
+    }
+
+    #[test]
+    fn a_labels_entry_without_a_layer_is_no_labels_layer() {
+        let labels = LABELS_LAYER_CREATED_BY;
+        let empty = image(
+            0,
+            serde_json::json!([{"created_by": labels, "empty_layer": true}]),
+        );
+        assert!(!empty.ends_with_labels_layer());
+        assert!(empty.base_layers().is_empty());
+        let real = image(
+            2,
+            serde_json::json!([{"created_by": "COPY"}, {"created_by": labels}]),
+        );
+        assert!(real.ends_with_labels_layer());
+        assert_eq!(real.base_layers().len(), 1);
+    }
 
     #[test]
     fn chain_ids_follow_the_oci_definition() {

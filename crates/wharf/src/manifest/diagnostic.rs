@@ -53,6 +53,8 @@ impl ManifestError {
         let line = source[..start].matches('\n').count() + 1;
         let column = source[line_start..start].chars().count() + 1;
         let text = source[line_start..line_end].trim_end_matches('\r');
+        // A span starting in the `\r`s trimmed off points at the line's end.
+        let start = start.min(line_start + text.len());
         let end = floor_char_boundary(source, span.end.clamp(start, line_start + text.len()));
         Self(Box::new(Located {
             path: path.to_owned(),
@@ -114,7 +116,8 @@ impl fmt::Display for ManifestError {
         let mut snippet = Snippet::source(text.as_str()).line_start(error.line);
         // An empty span (the end of the file) still gets one caret.
         let span = if span.is_empty() {
-            span.start..(span.start + 1).min(text.len().max(span.start))
+            let width = text[span.start..].chars().next().map_or(0, char::len_utf8);
+            span.start..span.start + width
         } else {
             span.clone()
         };
@@ -200,5 +203,13 @@ mod tests {
         assert_eq!((err.line(), err.column()), (1, 9));
         let end = ManifestError::at(Path::new("w"), source, Some(50..60), "eof");
         assert!(end.to_string().contains("1 | from"), "{end}");
+        for (source, span) in [
+            ("a = 1\r\r\n", 6..6),
+            ("a = 1\r", 6..7),
+            ("a = \"é\"", 5..5),
+        ] {
+            let err = ManifestError::at(Path::new("w"), source, Some(span), "odd");
+            assert!(err.to_string().contains("1 | a = "), "{err}");
+        }
     }
 }

@@ -68,6 +68,10 @@ pub struct GcReport {
     /// Bytes freed by deleting those trees: their files that no tree
     /// left behind links (on Unix; elsewhere, all their files).
     pub tree_bytes: u64,
+    /// Staging leftovers deleted, and the bytes they held.
+    pub leftovers: usize,
+    /// The bytes those leftovers held.
+    pub leftover_bytes: u64,
 }
 
 /// What the store's tags and pins keep: blob file names (hex digests) and
@@ -180,13 +184,35 @@ pub(super) fn artifact_unneeded(
     !(engine_kept && needed.contains(module))
 }
 
-/// Whether an entry of the staging area `tmp/` is a leftover to remove: a
-/// run's scratch directory whose process is gone, or anything older than
-/// `age` that is not the scratch directory of a run still going (a server
-/// keeps its calls' empty `/tmp` for later calls, however old).
-pub(super) fn is_leftover(entry: &fs::DirEntry, age: Duration) -> bool {
+/// Which leftovers of the staging area `tmp/` go.
+#[derive(Clone, Copy)]
+pub(super) struct Leftovers {
+    /// Anything older than this that is not the scratch directory of a run
+    /// still going (a server keeps its calls' empty `/tmp` for later
+    /// calls, however old).
+    pub age: Duration,
+    /// Also the scratch directories of runs whose process is gone, at
+    /// once: `system prune` only, since a store shared across PID
+    /// namespaces could take a live run for a dead one.
+    pub orphans: bool,
+}
+
+/// What garbage collection removes from `tmp/`: what is a day old.
+pub(super) const GC_LEFTOVERS: Leftovers = Leftovers {
+    age: GC_LEFTOVER_AGE,
+    orphans: false,
+};
+/// What `system prune` removes from `tmp/`.
+pub(super) const PRUNE_LEFTOVERS: Leftovers = Leftovers {
+    age: PRUNE_LEFTOVER_AGE,
+    orphans: true,
+};
+
+/// Whether an entry of the staging area `tmp/` is a leftover that `rule`
+/// removes.
+pub(super) fn is_leftover(entry: &fs::DirEntry, rule: Leftovers) -> bool {
     let name = entry.file_name().to_string_lossy().into_owned();
-    if run_owner_gone(&name) {
+    if rule.orphans && run_owner_gone(&name) {
         return true;
     }
     if cfg!(target_os = "linux") && name.starts_with("run-") {
@@ -197,13 +223,13 @@ pub(super) fn is_leftover(entry: &fs::DirEntry, age: Duration) -> bool {
         .and_then(|m| m.modified())
         .ok()
         .and_then(|t| t.elapsed().ok())
-        .is_some_and(|elapsed| elapsed > age)
+        .is_some_and(|elapsed| elapsed > rule.age)
 }
 
 impl StoreWriter<'_> {
     /// Deletes blobs and unpacked trees that no tag reaches, and staging
-    /// leftovers older than a day or left by a run whose process is gone.
-    /// Trees in use by a running guest are kept.
+    /// leftovers older than a day. Trees in use by a running guest are
+    /// kept.
     pub fn collect_garbage(&self) -> Result<GcReport> {
         let mut report = GcReport::default();
         let live = Live::of(self.store, &[])?;
@@ -232,7 +258,8 @@ impl StoreWriter<'_> {
                 .with_context(|| format!("cannot remove {}", path.display()))?;
         }
         report.trees = unused.len();
-        remove_leftovers(&self.store.root.join("tmp"), GC_LEFTOVER_AGE);
+        (report.leftovers, report.leftover_bytes) =
+            remove_leftovers(&self.store.root.join("tmp"), GC_LEFTOVERS);
         Ok(report)
     }
 
@@ -284,9 +311,9 @@ impl StoreWriter<'_> {
             }
         }
         let (leftovers, leftover_bytes) =
-            remove_leftovers(&self.store.root.join("tmp"), PRUNE_LEFTOVER_AGE);
-        report.leftovers = leftovers;
-        report.bytes += leftover_bytes;
+            remove_leftovers(&self.store.root.join("tmp"), PRUNE_LEFTOVERS);
+        report.leftovers = gc.leftovers + leftovers;
+        report.bytes += gc.leftover_bytes + leftover_bytes;
         let pip_cache = self.store.root.join(crate::build::python::CACHE_DIR);
         for entry in fs::read_dir(&pip_cache).into_iter().flatten().flatten() {
             let size = tree_size(&entry.path());
@@ -315,10 +342,10 @@ pub(super) fn tree_size(dir: &Path) -> u64 {
 
 /// Removes the leftovers (see [`is_leftover`]) in `dir`; returns how many,
 /// and the bytes they held.
-fn remove_leftovers(dir: &Path, age: Duration) -> (usize, u64) {
+fn remove_leftovers(dir: &Path, rule: Leftovers) -> (usize, u64) {
     let (mut removed, mut bytes) = (0, 0);
     for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
-        if !is_leftover(&entry, age) {
+        if !is_leftover(&entry, rule) {
             continue;
         }
         let size = entry_size(&entry);

@@ -7,7 +7,7 @@ use std::fs;
 use anyhow::Result;
 use serde::Serialize;
 
-use super::prune::{self, Files, Live, PRUNE_LEFTOVER_AGE};
+use super::prune::{self, Files, Live, PRUNE_LEFTOVERS};
 use super::{LockKind, PruneImages, Store, rootfs};
 use crate::digest;
 
@@ -190,7 +190,7 @@ impl Store {
             .flatten()
         {
             let size = prune::entry_size(&entry);
-            let leftover = prune::is_leftover(&entry, PRUNE_LEFTOVER_AGE);
+            let leftover = prune::is_leftover(&entry, PRUNE_LEFTOVERS);
             add(&mut usage.staging, size, leftover);
         }
         Ok(usage)
