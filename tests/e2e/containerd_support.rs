@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::support::Outcome;
 
 /// The namespace the tests' images and containers live in.
-const NAMESPACE: &str = "wharf-test";
+pub const NAMESPACE: &str = "wharf-test";
 
 /// The runtime containerd maps to `containerd-shim-wharf-v1`.
 pub const RUNTIME: &str = "io.containerd.wharf.v1";
@@ -127,6 +127,12 @@ impl Containerd {
             archive.as_os_str(),
         ])
         .ok();
+    }
+
+    /// containerd's socket (what `ctr --address` and `CONTAINERD_ADDRESS`
+    /// take).
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("containerd.sock")
     }
 
     /// The shim's cache of compiled modules.

@@ -720,7 +720,7 @@ fn a_c_proxy_component_answers_and_its_failures_are_5xx() {
 
 /// `guest-examples/hello-http-python/hello-http.wasm`: a `wasi:http/proxy`
 /// component built by componentize-py.
-fn python_component() -> PathBuf {
+pub fn python_component() -> PathBuf {
     static CELL: OnceLock<PathBuf> = OnceLock::new();
     CELL.get_or_init(|| {
         let dir = repo().join("guest-examples/hello-http-python");

@@ -237,13 +237,17 @@ pub fn python_runtime() -> PathBuf {
 /// once per test process rather than once per test.
 pub fn python_store() -> &'static Wharf {
     static STORE: OnceLock<Wharf> = OnceLock::new();
-    STORE.get_or_init(|| {
-        python_runtime();
-        let wharf = Wharf::shared();
-        wharf.build("python:3.12", &repo().join("manifests/python-3.12"));
-        wharf.build("my-first-image", &repo().join("guest-examples/python-app"));
-        wharf
-    })
+    STORE.get_or_init(seed_store)
+}
+
+/// A new store (for a `static`) with what `make demo` makes: python:3.12
+/// and the seed's `my-first-image`.
+pub fn seed_store() -> Wharf {
+    python_runtime();
+    let wharf = Wharf::shared();
+    wharf.build("python:3.12", &repo().join("manifests/python-3.12"));
+    wharf.build("my-first-image", &repo().join("guest-examples/python-app"));
+    wharf
 }
 
 /// A store holding `hello-c` (the C guest as an image).

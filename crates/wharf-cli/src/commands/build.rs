@@ -82,7 +82,7 @@ impl BuildCommand {
                 );
             }
             for (path, why) in &report.failed {
-                eprintln!("wharf: warning: {path} will not run: {why}");
+                super::style::warning(format_args!("{path} will not run: {why}"));
             }
         }
         if !quiet {

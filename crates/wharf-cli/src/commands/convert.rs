@@ -164,22 +164,24 @@ impl ConvertCommand {
     }
 }
 
-/// `Dockerfile:LINE: severity: message`.
+/// `Dockerfile:LINE: severity: message`, the severity coloured as a
+/// compiler colours it.
 fn print_note(dockerfile: &Path, note: &Note) {
-    match note.line {
-        Some(line) => eprintln!(
-            "{}:{line}: {}: {}",
-            dockerfile.display(),
-            note.severity,
-            note.message
-        ),
-        None => eprintln!(
-            "{}: {}: {}",
-            dockerfile.display(),
-            note.severity,
-            note.message
-        ),
-    }
+    use super::style::{ERROR, NOTE, WARNING};
+    let style = match note.severity {
+        Severity::Note => NOTE,
+        Severity::Warning => WARNING,
+        Severity::Unsupported => ERROR,
+    };
+    let place = match note.line {
+        Some(line) => format!("{}:{line}", dockerfile.display()),
+        None => dockerfile.display().to_string(),
+    };
+    anstream::eprintln!(
+        "{place}: {style}{}:{style:#} {}",
+        note.severity,
+        note.message
+    );
 }
 
 /// Writes the manifest; without `force`, never over an existing file.

@@ -149,7 +149,7 @@ impl InitCommand {
         match self.init() {
             Ok(()) => 0,
             Err(message) => {
-                eprintln!("wharf: error: {message}");
+                super::style::error(message);
                 exit::WHARF_ERROR
             }
         }

@@ -16,6 +16,7 @@ mod run;
 mod save;
 mod serve;
 mod shell;
+mod style;
 mod system;
 mod tag;
 mod transfer;
@@ -86,6 +87,11 @@ pub struct Cli {
     #[arg(long, global = true)]
     verbose: bool,
 
+    /// When to colour what wharf prints on stderr: auto colours a terminal
+    /// unless NO_COLOR is set.
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t)]
+    color: style::ColorWhen,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -140,8 +146,12 @@ pub fn command() -> clap::Command {
 
 /// Runs the command line and returns the process exit status.
 pub fn main() -> i32 {
+    let args = help_alias(std::env::args_os().collect());
+    let color = style::ColorWhen::from_args(&args);
+    color.apply();
     let parsed = command()
-        .try_get_matches_from(help_alias(std::env::args_os().collect()))
+        .color(color.for_clap())
+        .try_get_matches_from(args)
         .and_then(|matches| Cli::from_arg_matches(&matches));
     let cli = match parsed {
         Ok(cli) => cli,
@@ -155,6 +165,7 @@ pub fn main() -> i32 {
             };
         }
     };
+    cli.color.apply();
     diagnostics(cli.verbose);
     // The TLS provider registries are reached through: the library leaves
     // the choice to whoever embeds it.
@@ -209,12 +220,22 @@ fn help_alias(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
     args
 }
 
-/// Prints an error and its causes, one line each: `wharf: error: …`.
+/// Prints an error and its causes, one line each: `wharf: error: …`; a
+/// manifest's excerpt in colour where colours are on.
 pub fn report(error: &anyhow::Error) {
-    eprintln!("wharf: error: {error}");
+    match error.downcast_ref::<wharf::manifest::ManifestError>() {
+        Some(manifest) if colors_on_stderr() => style::error(manifest.colored()),
+        _ => style::error(error),
+    }
     for cause in error.chain().skip(1) {
         eprintln!("  caused by: {cause}");
     }
+}
+
+/// Whether `anstream` keeps colours on stderr (`--color`, `NO_COLOR`, a
+/// terminal).
+fn colors_on_stderr() -> bool {
+    anstream::AutoStream::choice(&std::io::stderr()) != anstream::ColorChoice::Never
 }
 
 fn open_store() -> anyhow::Result<Store> {

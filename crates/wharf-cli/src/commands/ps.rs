@@ -22,7 +22,7 @@ pub struct PsCommand {
 
 impl PsCommand {
     pub fn execute(self) -> i32 {
-        eprintln!("wharf: error: {NO_CONTAINERS}");
+        super::style::error(NO_CONTAINERS);
         exit::WHARF_ERROR
     }
 }
@@ -38,10 +38,10 @@ pub struct ContainerCommand {
 impl ContainerCommand {
     pub fn execute(self) -> i32 {
         match self.args.first().map(String::as_str) {
-            Some("ls" | "list" | "ps") => eprintln!("wharf: error: {NO_CONTAINERS}"),
-            _ => eprintln!(
-                "wharf: error: wharf has no containers to manage: each `wharf run` is a process \
-                 of its own (see `wharf --help` for the commands)"
+            Some("ls" | "list" | "ps") => super::style::error(NO_CONTAINERS),
+            _ => super::style::error(
+                "wharf has no containers to manage: each `wharf run` is a process \
+                 of its own (see `wharf --help` for the commands)",
             ),
         }
         exit::WHARF_ERROR

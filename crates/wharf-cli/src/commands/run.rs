@@ -173,7 +173,7 @@ impl RunCommand {
         let refusals = self.docker.refusals();
         if !refusals.is_empty() {
             for line in refusals {
-                eprintln!("wharf: error: {line}");
+                super::style::error(line);
             }
             return exit::WHARF_ERROR;
         }
@@ -253,7 +253,7 @@ impl RunCommand {
         call.timeout_by = TimeoutBy::Caller;
         let prepared = app.prepare(call)?;
         for warning in prepared.warnings() {
-            eprintln!("wharf: warning: {warning}");
+            super::style::warning(warning);
         }
         let watchdog = Watchdog::start(
             prepared.limits().timeout,

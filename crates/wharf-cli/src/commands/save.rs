@@ -102,10 +102,10 @@ impl LoadCommand {
             let compiled = runtime.precompile(image, &bar);
             bar.done();
             if let Err(e) = compiled {
-                eprintln!(
-                    "wharf: warning: cannot compile {} ahead of time: {e:#}",
+                super::style::warning(format_args!(
+                    "cannot compile {} ahead of time: {e:#}",
                     entry.id
-                );
+                ));
             }
             match (&entry.name, self.quiet) {
                 (_, true) => println!("{}", entry.id),

@@ -115,7 +115,9 @@ pub(super) fn pull(
     let compiled = runtime.precompile(&pulled.image, &bar);
     bar.done();
     if let Err(e) = compiled {
-        eprintln!("wharf: warning: cannot compile the image's programs ahead of time: {e:#}");
+        super::style::warning(format_args!(
+            "cannot compile the image's programs ahead of time: {e:#}"
+        ));
     }
     Ok(pulled)
 }
@@ -169,7 +171,8 @@ impl PullFlags {
 }
 
 /// A short name the store lacks: `no such image`, with what to do, since
-/// `run` and `serve` pull only names that give a registry.
+/// `run` and `serve` pull only names that give a registry; a name that
+/// reads as a path (`./app.wasm`, `app.wasm`) is a file that is not there.
 pub(super) fn explain_missing(error: anyhow::Error, image: &str) -> anyhow::Error {
     let missing = error.chain().any(|e| {
         matches!(
@@ -184,7 +187,14 @@ pub(super) fn explain_missing(error: anyhow::Error, image: &str) -> anyhow::Erro
         let hex = image.strip_prefix("sha256:").unwrap_or(image);
         hex.len() >= 4 && hex.bytes().all(|b| b.is_ascii_hexdigit())
     };
-    if missing && short && !id_like {
+    let path_like = std::path::Path::new(image)
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("wasm"))
+        || image.starts_with(['.', '/'])
+        || image.contains(std::path::MAIN_SEPARATOR_STR) && image.parse::<ImageRef>().is_err();
+    if missing && path_like {
+        anyhow::anyhow!("{image}: no such file (nor an image of that name)")
+    } else if missing && short && !id_like {
         anyhow::anyhow!(
             "no such image: {image}; wharf has no default registry: name one, e.g. \
              localhost:5000/{image}, or build it"

@@ -97,6 +97,25 @@ impl fmt::Display for ManifestError {
     /// `file:line:column: message` and the line underlined, or `file:
     /// message` for an error about the whole file.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.render(f, Renderer::plain())
+    }
+}
+
+impl ManifestError {
+    /// The same text as `Display`, with ANSI colours as rustc's: for a
+    /// terminal that shows them (the caller decides; `NO_COLOR` and the
+    /// like are its business).
+    pub fn colored(&self) -> String {
+        struct Colored<'a>(&'a ManifestError);
+        impl fmt::Display for Colored<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.render(f, Renderer::styled())
+            }
+        }
+        Colored(self).to_string()
+    }
+
+    fn render(&self, f: &mut fmt::Formatter<'_>, renderer: Renderer) -> fmt::Result {
         let error = &self.0;
         let title = format!(
             "{}:{}:{}: {}",
@@ -127,7 +146,7 @@ impl fmt::Display for ManifestError {
         }
         snippet = snippet.annotation(annotation);
         let report = [Level::ERROR.no_name().primary_title(title).element(snippet)];
-        write!(f, "{}", Renderer::plain().render(&report))
+        write!(f, "{}", renderer.render(&report))
     }
 }
 
