@@ -373,7 +373,7 @@ fn prune_asks_first_and_removes_untagged_images_then_with_all_every_image() {
         );
     }
     let out = prune_answering(&wharf, &[], "y\n").ok();
-    out.stdout_has(&[&format!("Deleted: {id}"), "removed 1 images"]);
+    out.stdout_has(&[&format!("Deleted: {id}"), "removed 1 image,"]);
     wharf
         .run(["run", &id])
         .code(125)
@@ -420,7 +420,7 @@ fn prune_asks_first_and_removes_untagged_images_then_with_all_every_image() {
 
     let out = prune_answering(&wharf, &["--all"], "yes\n").ok();
     out.stderr_has(&["every image no running guest is using"]);
-    out.stdout_has(&["Untagged: hello-c:latest", "removed 1 images"]);
+    out.stdout_has(&["Untagged: hello-c:latest", "removed 1 image,"]);
     assert_eq!(wharf.run(["images", "-q"]).ok().stdout, "");
     assert_eq!(files(&wharf.home().join("blobs")), (0, 0));
 }

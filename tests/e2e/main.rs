@@ -7,6 +7,8 @@ mod containerd;
 mod containerd_support;
 mod convert;
 mod crash;
+// The examples' shell sessions run under `sh`.
+#[cfg(unix)]
 mod docs;
 mod errors;
 mod escape;

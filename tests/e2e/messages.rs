@@ -81,6 +81,13 @@ fn manifest_errors_read_as_pinned() {
         typo.path(),
         &["build", "-t", "app", "."],
     );
+    snapshot(
+        "run_of_a_typo",
+        &wharf,
+        typo.path(),
+        &["run", "pyhton:3.12"],
+    );
+    snapshot("rmi_of_a_typo", &wharf, typo.path(), &["rmi", "pyhton"]);
 }
 
 #[test]

@@ -36,6 +36,12 @@ pub struct BuildCommand {
 }
 
 impl BuildCommand {
+    /// `-q`: the build says nothing but the image ID, and the library's
+    /// notes (a compile starting) are left out too.
+    pub fn quiet(&self) -> bool {
+        self.quiet
+    }
+
     pub fn execute(self) -> Result<()> {
         let store = super::open_store()?;
         let source_date_epoch = match std::env::var("SOURCE_DATE_EPOCH") {

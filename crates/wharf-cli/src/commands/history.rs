@@ -68,7 +68,9 @@ impl From<&HistoryStep> for StepLine {
 impl HistoryCommand {
     pub fn execute(self) -> Result<()> {
         let store = super::open_store()?;
-        let image = store.resolve(&self.image)?;
+        let image = store
+            .resolve(&self.image)
+            .map_err(|e| super::transfer::suggest_names(e, &self.image, &store))?;
         let mut steps = image.history();
         steps.reverse();
         let layer_name = |step: &HistoryStep| match &step.layer {

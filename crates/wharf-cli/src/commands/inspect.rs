@@ -20,7 +20,9 @@ impl InspectCommand {
         let store = super::open_store()?;
         let mut out = Vec::new();
         for reference in &self.images {
-            let image = store.resolve(reference)?;
+            let image = store
+                .resolve(reference)
+                .map_err(|e| super::transfer::suggest_names(e, reference, &store))?;
             out.push(describe(&store, &image)?);
         }
         super::output::print_json(&out)

@@ -38,11 +38,13 @@ pub(crate) fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::O
 }
 
 /// Shows what the library says through `tracing` on stderr, as `wharf:
-/// message`: what a user should know always, why wharf decided what it did
-/// with `--verbose`.
-fn diagnostics(verbose: bool) {
+/// message`: what a user should know always (only warnings under `build
+/// -q`), why wharf decided what it did with `--verbose`.
+fn diagnostics(verbose: bool, quiet: bool) {
     let level = if verbose {
         tracing::Level::DEBUG
+    } else if quiet {
+        tracing::Level::WARN
     } else {
         tracing::Level::INFO
     };
@@ -84,12 +86,19 @@ where
 #[command(name = "wharf", about, long_about = None, max_term_width = 100)]
 pub struct Cli {
     /// Say what wharf decides and why (on stderr).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global Options")]
     verbose: bool,
 
     /// When to colour what wharf prints on stderr: auto colours a terminal
     /// unless NO_COLOR is set.
-    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t)]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "WHEN",
+        default_value_t,
+        help_heading = "Global Options"
+    )]
     color: style::ColorWhen,
 
     #[command(subcommand)]
@@ -166,7 +175,8 @@ pub fn main() -> i32 {
         }
     };
     cli.color.apply();
-    diagnostics(cli.verbose);
+    let quiet = matches!(&cli.command, Command::Build(build) if build.quiet());
+    diagnostics(cli.verbose, quiet);
     // The TLS provider registries are reached through: the library leaves
     // the choice to whoever embeds it.
     let _ = rustls::crypto::ring::default_provider().install_default();

@@ -31,6 +31,8 @@ impl RmiCommand {
             match remove(&writer, image, self.force) {
                 Ok(Some(id)) => deleted.push((image, id)),
                 Ok(None) => {}
+                // One image asked for: its error is the command's, said once.
+                Err(e) if self.images.len() == 1 => return Err(e),
                 Err(e) => {
                     super::report(&e);
                     failures += 1;
@@ -72,7 +74,9 @@ fn remove(writer: &StoreWriter<'_>, text: &str, force: bool) -> Result<Option<Di
         println!("Deleted: {id}");
         return Ok(Some(id));
     }
-    let id = store.resolve_id(text)?;
+    let id = store
+        .resolve_id(text)
+        .map_err(|e| super::transfer::suggest_names(e, text, store))?;
     let names: Vec<&str> = tags
         .iter()
         .filter(|t| t.id == id)

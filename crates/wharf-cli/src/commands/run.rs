@@ -231,7 +231,7 @@ impl RunCommand {
                     .interruptible(false)
                     .fuel(self.fuel.is_some_and(|fuel| fuel != 0)),
             )
-            .map_err(|e| super::transfer::explain_missing(e, &image))?;
+            .map_err(|e| super::transfer::explain_missing(e, &image, store.as_ref()))?;
         let mut call = Call::new()
             .stdin(Stdin::Inherit)
             .stdout(Output::Inherit)

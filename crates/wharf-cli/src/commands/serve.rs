@@ -160,7 +160,7 @@ impl ServeCommand {
                 source,
                 LoadOptions::new().fuel(self.fuel.is_some_and(|fuel| fuel != 0)),
             )
-            .map_err(|e| super::transfer::explain_missing(e, &image))?;
+            .map_err(|e| super::transfer::explain_missing(e, &image, store.as_ref()))?;
         let image_limits = app.image_limits();
         let limits = Limits {
             memory: self.memory.or(image_limits.memory).or(Some(DEFAULT_MEMORY)),

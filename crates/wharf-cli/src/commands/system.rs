@@ -1,5 +1,7 @@
 //! The module that implements `wharf system check`, `df` and `prune`.
 
+use std::io::IsTerminal;
+
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 use serde::Serialize;
@@ -96,14 +98,21 @@ impl SystemCommand {
                     }
                     text.push_str(&format!("Deleted: {id}\n"));
                 }
+                let counts = [
+                    count(report.images.len(), "image", "images"),
+                    count(report.blobs, "blob", "blobs"),
+                    count(report.trees, "unpacked tree", "unpacked trees"),
+                    count(report.artifacts, "compiled artifact", "compiled artifacts"),
+                    count(report.leftovers, "leftover", "leftovers"),
+                    count(
+                        report.pip_installs,
+                        "cached pip install",
+                        "cached pip installs",
+                    ),
+                ];
                 text.push_str(&format!(
-                    "removed {} images, {} blobs, {} unpacked trees, {} compiled artifacts, {} leftovers, {} cached pip installs: {} freed\n",
-                    report.images.len(),
-                    report.blobs,
-                    report.trees,
-                    report.artifacts,
-                    report.leftovers,
-                    report.pip_installs,
+                    "removed {}: {} freed\n",
+                    counts.join(", "),
                     human_size(report.bytes)
                 ));
                 emit(&text)
@@ -126,7 +135,8 @@ fn confirm(images: PruneImages) -> Result<bool> {
     );
     let mut answer = String::new();
     std::io::stdin().read_line(&mut answer)?;
-    if answer.is_empty() {
+    // An answer typed on a terminal ended its line; one piped in did not.
+    if answer.is_empty() || !std::io::stdin().is_terminal() {
         eprintln!();
     }
     Ok(matches!(
@@ -175,4 +185,9 @@ fn df_table(usage: &DiskUsage) -> String {
         row("Total", &usage.total()),
     ];
     table(&rows)
+}
+
+/// `1 image`, `0 images`, `2 images`.
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }

@@ -27,7 +27,9 @@ impl TagCommand {
             .tagged_name()
             .with_context(|| format!("cannot tag with a digest reference: {}", self.target))?;
         let writer = store.write()?;
-        let id = store.resolve_id(&self.source)?;
+        let id = store
+            .resolve_id(&self.source)
+            .map_err(|e| super::transfer::suggest_names(e, &self.source, &store))?;
         let size = std::fs::metadata(store.blob_path(&id))
             .with_context(|| format!("image {id} is damaged: its manifest is missing"))?
             .len();

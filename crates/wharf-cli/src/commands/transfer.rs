@@ -173,7 +173,11 @@ impl PullFlags {
 /// A short name the store lacks: `no such image`, with what to do, since
 /// `run` and `serve` pull only names that give a registry; a name that
 /// reads as a path (`./app.wasm`, `app.wasm`) is a file that is not there.
-pub(super) fn explain_missing(error: anyhow::Error, image: &str) -> anyhow::Error {
+pub(super) fn explain_missing(
+    error: anyhow::Error,
+    image: &str,
+    store: Option<&Store>,
+) -> anyhow::Error {
     let missing = error.chain().any(|e| {
         matches!(
             e.downcast_ref::<LookupError>(),
@@ -194,6 +198,8 @@ pub(super) fn explain_missing(error: anyhow::Error, image: &str) -> anyhow::Erro
         || image.contains(std::path::MAIN_SEPARATOR_STR) && image.parse::<ImageRef>().is_err();
     if missing && path_like {
         anyhow::anyhow!("{image}: no such file (nor an image of that name)")
+    } else if let Some(similar) = missing.then(|| close_names(store, image)).flatten() {
+        anyhow::anyhow!("no such image: {image}; did you mean {similar}?")
     } else if missing && short && !id_like {
         anyhow::anyhow!(
             "no such image: {image}; wharf has no default registry: name one, e.g. \
@@ -201,6 +207,28 @@ pub(super) fn explain_missing(error: anyhow::Error, image: &str) -> anyhow::Erro
         )
     } else {
         error
+    }
+}
+
+/// `NAME:TAG` or `NAME:TAG or NAME:TAG`: the store's images whose names
+/// are close to `image` (a typo, another tag), if any.
+fn close_names(store: Option<&Store>, image: &str) -> Option<String> {
+    let similar = store?.similar_names(image).ok()?;
+    (!similar.is_empty()).then(|| similar.join(" or "))
+}
+
+/// An image the store lacks, named by `rmi`, `history`, `inspect` or
+/// `tag`: `no such image`, with the store's close names when it has some.
+pub(super) fn suggest_names(error: anyhow::Error, image: &str, store: &Store) -> anyhow::Error {
+    let missing = error.chain().any(|e| {
+        matches!(
+            e.downcast_ref::<LookupError>(),
+            Some(LookupError::NotFound(_))
+        )
+    });
+    match missing.then(|| close_names(Some(store), image)).flatten() {
+        Some(similar) => anyhow::anyhow!("no such image: {image}; did you mean {similar}?"),
+        None => error,
     }
 }
 

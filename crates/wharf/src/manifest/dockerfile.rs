@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 /// What wharf says about a Dockerfile where it wanted its manifest, after
 /// saying where.
-pub const READS_WHARF_TOML: &str = "wharf builds from a wharf.toml manifest; docs/manifest.md \
-     maps each Dockerfile instruction to it (moving from Docker: docs/docker.md)";
+pub const READS_WHARF_TOML: &str = "wharf builds from a wharf.toml manifest: `wharf convert` \
+     writes one from a Dockerfile (docs/docker.md), and docs/manifest.md maps each instruction";
 
 /// The names Docker, BuildKit and Podman look for, or give by convention:
 /// `Dockerfile`, `Containerfile`, `NAME.Dockerfile`, `Dockerfile.NAME`
@@ -48,10 +48,13 @@ pub fn looks_like_dockerfile(source: &str) -> bool {
             return true;
         }
     }
-    lines
-        .find(|l| !l.starts_with('#'))
-        .and_then(|l| l.split_whitespace().next())
-        .is_some_and(|word| word == "FROM" || word == "ARG")
+    // `FROM image`, not the TOML key `FROM = "image"` of a manifest whose
+    // keys are in the wrong case.
+    lines.find(|l| !l.starts_with('#')).is_some_and(|l| {
+        let mut words = l.split_whitespace();
+        words.next().is_some_and(|w| w == "FROM" || w == "ARG")
+            && words.next().is_some_and(|w| !w.starts_with('='))
+    })
 }
 
 /// The Dockerfile (or Containerfile) of a build context, if it has one.
@@ -106,6 +109,9 @@ mod tests {
             "# FROM in a comment\nfrom = \"scratch\"\n",
             "",
             "workdir = \"/app\"\nFROM x\n",
+            // A manifest with its keys in capitals is a manifest.
+            "FROM = \"python:3.12\"\n",
+            "ARG =1\n",
         ] {
             assert!(!looks_like_dockerfile(text), "{text:?}");
         }
