@@ -104,6 +104,9 @@ fn command_line_errors_read_as_pinned() {
     );
     snapshot("run_detached", &wharf, dir, &["run", "-d", "app"]);
     snapshot("ps", &wharf, dir, &["ps"]);
+    snapshot("unknown_command_typo", &wharf, dir, &["imagse"]);
+    snapshot("unknown_command", &wharf, dir, &["bogus"]);
+    snapshot("docker_container_verb", &wharf, dir, &["stop", "app"]);
     snapshot(
         "volume_without_a_guest_path",
         &wharf,

@@ -131,9 +131,31 @@ fn make_install_puts_the_binary_man_pages_and_completions_in_place() {
     system.sort();
     assert_eq!(system, ["check", "df", "help", "prune"]);
     assert!(complete_in_bash(&bash, &["wharf", "run", "--ti"]).contains(&"--timeout".to_owned()));
+    // What is hidden is not offered: the commands and Docker flags that
+    // exist only to say what to do instead.
+    let top = complete_in_bash(&bash, &["wharf", ""]);
+    assert!(top.contains(&"build".to_owned()), "{top:?}");
+    for hidden in ["ps", "container", "man-pages"] {
+        assert!(!top.contains(&hidden.to_owned()), "{hidden} in {top:?}");
+    }
+    let run = complete_in_bash(&bash, &["wharf", "run", "-"]);
+    assert!(run.contains(&"--memory".to_owned()), "{run:?}");
+    assert!(
+        run.contains(&"--color".to_owned()),
+        "global flags too: {run:?}"
+    );
+    for hidden in ["-p", "--publish", "-d", "--detach", "--name", "--hostname"] {
+        assert!(!run.contains(&hidden.to_owned()), "{hidden} in {run:?}");
+    }
+    // (bash falls back to file names for a build context; zsh completes
+    // directories, below.)
 
     let zsh = std::fs::read_to_string(usr.join("share/zsh/site-functions/_wharf")).unwrap();
     assert!(zsh.starts_with("#compdef wharf"), "{zsh}");
+    assert!(
+        zsh.contains(":context -- The build context") && zsh.contains("_files -/"),
+        "a build context completes as a directory: {zsh}"
+    );
     let fish =
         std::fs::read_to_string(usr.join("share/fish/vendor_completions.d/wharf.fish")).unwrap();
     assert!(fish.contains("complete -c wharf"), "{fish}");

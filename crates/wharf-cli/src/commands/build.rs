@@ -17,7 +17,7 @@ pub struct BuildCommand {
     tags: Vec<ImageRef>,
 
     /// The manifest (default: CONTEXT/wharf.toml).
-    #[arg(short = 'f', long = "file", value_name = "MANIFEST")]
+    #[arg(short = 'f', long = "file", value_name = "MANIFEST", value_hint = clap::ValueHint::FilePath)]
     file: Option<PathBuf>,
 
     /// Print nothing but the image ID.
@@ -31,7 +31,7 @@ pub struct BuildCommand {
     no_cache: bool,
 
     /// The build context: the directory COPY sources are read from.
-    #[arg(value_name = "CONTEXT")]
+    #[arg(value_name = "CONTEXT", value_hint = clap::ValueHint::DirPath)]
     context: PathBuf,
 }
 

@@ -21,12 +21,16 @@ use crate::exit;
 #[derive(Debug, Args)]
 pub struct ConvertCommand {
     /// The Dockerfile.
-    #[arg(value_name = "DOCKERFILE", default_value = "Dockerfile")]
+    #[arg(
+        value_name = "DOCKERFILE",
+        default_value = "Dockerfile",
+        value_hint = clap::ValueHint::FilePath
+    )]
     dockerfile: PathBuf,
 
     /// Where to write the manifest, `-` for stdout [default: wharf.toml
     /// beside the Dockerfile].
-    #[arg(short, long, value_name = "FILE")]
+    #[arg(short, long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     output: Option<PathBuf>,
 
     /// Replace the output file if it exists.

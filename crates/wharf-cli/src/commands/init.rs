@@ -37,7 +37,7 @@ pub struct InitCommand {
     template: Option<Template>,
 
     /// The app's directory, created if missing.
-    #[arg(value_name = "DIR", default_value = ".")]
+    #[arg(value_name = "DIR", default_value = ".", value_hint = clap::ValueHint::DirPath)]
     dir: PathBuf,
 }
 

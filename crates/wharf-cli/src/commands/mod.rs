@@ -129,7 +129,12 @@ enum Command {
     ManPages(shell::ManPagesCommand),
     #[command(hide = true)]
     Ps(ps::PsCommand),
-    #[command(hide = true)]
+    /// Docker's `container …` and its verbs for containers (`stop`,
+    /// `logs`, `exec`…): each says that wharf keeps no containers.
+    #[command(
+        hide = true,
+        aliases = ["stop", "kill", "logs", "exec", "start", "restart", "attach", "top", "wait", "rm", "create"]
+    )]
     Container(ps::ContainerCommand),
 }
 
@@ -164,6 +169,10 @@ pub fn main() -> i32 {
         .and_then(|matches| Cli::from_arg_matches(&matches));
     let cli = match parsed {
         Ok(cli) => cli,
+        Err(e) if e.kind() == clap::error::ErrorKind::InvalidSubcommand => {
+            unknown_command(&e);
+            return exit::WHARF_ERROR;
+        }
         Err(e) => {
             let _ = e.print();
             return match e.kind() {
@@ -210,6 +219,32 @@ pub fn main() -> i32 {
             exit::for_error(&e)
         }
     }
+}
+
+/// An unknown command: clap's own tip would suggest hidden commands too
+/// (`man-pages` for `imagse`), so the tip is made here, from the commands
+/// `wharf --help` lists, by the same measure (Jaro, as clap and cargo).
+fn unknown_command(error: &clap::Error) {
+    use clap::error::{ContextKind, ContextValue};
+    let typed = match error.get(ContextKind::InvalidSubcommand) {
+        Some(ContextValue::String(typed)) => typed.as_str(),
+        _ => "",
+    };
+    let command = command();
+    let mut close: Vec<(f64, &str)> = command
+        .get_subcommands()
+        .filter(|s| !s.is_hide_set())
+        .map(|s| (strsim::jaro(typed, s.get_name()), s.get_name()))
+        .filter(|(score, _)| *score > 0.8)
+        .collect();
+    close.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let tip = match close.first() {
+        Some((_, name)) => format!("; did you mean `{name}`?"),
+        None => String::new(),
+    };
+    style::error(format_args!(
+        "unrecognized command '{typed}'{tip} (`wharf --help` lists them)"
+    ));
 }
 
 /// `wharf run -h` with nothing after it is `wharf run --help`: `-h`

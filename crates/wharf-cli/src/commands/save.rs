@@ -17,7 +17,7 @@ pub struct SaveCommand {
     /// The archive to write (`-` or none: stdout). A file is replaced only
     /// once the archive is complete; a symlink is written through; a pipe
     /// or a device is written into.
-    #[arg(short, long, value_name = "FILE")]
+    #[arg(short, long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     output: Option<PathBuf>,
 
     /// Images to save (name, digest or ID).
@@ -67,7 +67,7 @@ fn is_stdio(path: &Path) -> bool {
 #[derive(Debug, Args)]
 pub struct LoadCommand {
     /// The archive to read (`-` or none: stdin).
-    #[arg(short, long, value_name = "FILE")]
+    #[arg(short, long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     input: Option<PathBuf>,
 
     /// Print only the image IDs.
