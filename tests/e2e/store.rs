@@ -261,3 +261,75 @@ fn the_store_directory_is_created_where_wharf_home_points() {
     assert!(home.join("index.json").is_file());
     assert!(home.join("oci-layout").is_file());
 }
+
+/// The `tree/data/big.bin` of every unpacked tree in the store.
+#[cfg(unix)]
+fn big_files(home: &Path) -> Vec<std::path::PathBuf> {
+    let mut found: Vec<_> = std::fs::read_dir(home.join("rootfs"))
+        .unwrap()
+        .map(|e| e.unwrap().path().join("tree/data/big.bin"))
+        .filter(|p| p.is_file())
+        .collect();
+    found.sort();
+    found
+}
+
+#[cfg(unix)]
+#[test]
+fn an_image_built_on_another_shares_its_unpacked_files() {
+    use std::os::unix::fs::MetadataExt;
+    let wharf = Wharf::new();
+    let base = crate::support::context(&[
+        (
+            "wharf.toml",
+            "from = \"scratch\"\nentrypoint = [\"/main.wasm\"]\n\
+             [[copy]]\nsrc = \"main.wasm\"\ndest = \"/\"\n\
+             [[copy]]\nsrc = \"big.bin\"\ndest = \"/data/\"\n",
+        ),
+        ("big.bin", &"x".repeat(1 << 20)),
+    ]);
+    crate::support::wat_file(
+        base.path(),
+        "main.wasm",
+        r#"(module (func (export "_start")))"#,
+    );
+    wharf.build("base:1", base.path());
+    let app = crate::support::context(&[
+        (
+            "wharf.toml",
+            "from = \"base:1\"\n[[copy]]\nsrc = \"note\"\ndest = \"/app/\"\n",
+        ),
+        ("note", "mine"),
+    ]);
+    wharf.build("app:1", app.path());
+    wharf.run(["run", "base:1"]).ok();
+    wharf.run(["run", "app:1"]).ok();
+
+    // The base's tree and the app's, each with the one below its labels
+    // (where an image built on it starts): one file.
+    let copies = big_files(wharf.home());
+    assert_eq!(copies.len(), 4, "{copies:?}");
+    let inodes: std::collections::HashSet<_> = copies
+        .iter()
+        .map(|p| {
+            let meta = std::fs::metadata(p).unwrap();
+            (meta.dev(), meta.ino())
+        })
+        .collect();
+    assert_eq!(inodes.len(), 1, "each tree holds its own copy");
+    // Each tree still holds its own labels, and only its own.
+    let labels = |image: &str| {
+        let out = wharf.run(["inspect", image]).ok();
+        let json: Value = serde_json::from_str(&out.stdout).unwrap();
+        json[0]["Config"]["Labels"].clone()
+    };
+    assert_ne!(labels("base:1"), labels("app:1"));
+    wharf.run(["system", "check"]).ok();
+
+    // The trees go with their images: the app's first, then the base's.
+    wharf.run(["rmi", "app:1"]).ok();
+    assert_eq!(big_files(wharf.home()).len(), 2);
+    wharf.run(["run", "base:1"]).ok();
+    wharf.run(["rmi", "base:1"]).ok();
+    assert!(big_files(wharf.home()).is_empty());
+}

@@ -111,6 +111,16 @@ impl Image {
         }
     }
 
+    /// The chain ID of [`Image::base_layers`]: it names the tree an image
+    /// built on this one starts from, which the store keeps unpacked beside
+    /// this image's own so that the two share their files. `None` for an
+    /// image without layers.
+    pub fn base_chain_id(&self) -> Result<Option<Digest>> {
+        let diff_ids = self.diff_ids()?;
+        let below = self.base_layers().len().min(diff_ids.len());
+        Ok(chain_ids(&diff_ids[..below]).pop())
+    }
+
     /// The uncompressed digests of the layers, base first.
     pub fn diff_ids(&self) -> Result<Vec<Digest>> {
         self.config

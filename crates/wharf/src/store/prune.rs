@@ -113,6 +113,11 @@ impl Live {
                 && let Ok(chain) = image.chain_id()
             {
                 live.trees.insert(rootfs::tree_name(chain.as_ref()));
+                // The tree below the labels layer, which the image's own
+                // shares its files with (see rootfs::materialize).
+                if let Ok(Some(base)) = image.base_chain_id() {
+                    live.trees.insert(rootfs::tree_name(Some(&base)));
+                }
             }
         }
         Ok(live)

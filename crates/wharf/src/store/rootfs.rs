@@ -16,7 +16,7 @@ use std::time::UNIX_EPOCH;
 use anyhow::{Context, Result, bail, ensure};
 use cap_std::fs::Dir;
 use flate2::read::GzDecoder;
-use oci_spec::image::{Digest, MediaType};
+use oci_spec::image::{Descriptor, Digest, MediaType};
 
 use super::lock::{self, LockGuard, LockKind};
 use super::{Store, StoreWriter};
@@ -110,6 +110,15 @@ pub(super) fn tree_name(chain_id: Option<&Digest>) -> String {
 
 /// Unpacks `image`'s tree unless it exists. Needs the exclusive lock, which
 /// the writer holds.
+///
+/// An image a wharf build made ends with its labels layer, which an image
+/// built on it leaves out ([`Image::base_layers`]): the two share every
+/// layer but that one, so neither tree would be a prefix of the other. The
+/// tree of the layers below the labels is therefore unpacked first, as a
+/// tree of its own (kept while the image is, see `prune::Live`), and the
+/// image's tree is that one hard-linked with the labels layer applied; an
+/// image built on this one then starts from the same tree, and all of them
+/// share the base's files rather than each holding a copy.
 pub(super) fn materialize(store: &Store, image: &Image) -> Result<()> {
     let diff_ids = image.diff_ids()?;
     let layers = image.layers();
@@ -120,7 +129,17 @@ pub(super) fn materialize(store: &Store, image: &Image) -> Result<()> {
         layers.len(),
         diff_ids.len()
     );
-    let chains = chain_ids(&diff_ids);
+    let below = image.base_layers().len();
+    if below > 0 && below < layers.len() {
+        materialize_stack(store, &layers[..below], &diff_ids[..below])?;
+    }
+    materialize_stack(store, layers, &diff_ids)
+}
+
+/// Unpacks the tree of `layers` (with their `diff_ids`, as many) unless it
+/// exists, starting from the longest prefix of them already unpacked.
+fn materialize_stack(store: &Store, layers: &[Descriptor], diff_ids: &[Digest]) -> Result<()> {
+    let chains = chain_ids(diff_ids);
     let rootfs = store.root().join("rootfs");
     let target = rootfs.join(tree_name(chains.last()));
     if target.is_dir() {
@@ -147,7 +166,7 @@ pub(super) fn materialize(store: &Store, image: &Image) -> Result<()> {
     }
 
     let first = base.map_or(0, |k| k + 1);
-    for (layer, diff_id) in layers.iter().zip(&diff_ids).skip(first) {
+    for (layer, diff_id) in layers.iter().zip(diff_ids).skip(first) {
         if layer.media_type().to_string() == crate::image::WASM_LAYER_MEDIA_TYPE {
             // A module layer is not compressed: its DiffID is its digest,
             // and nothing else may claim the tree it names.
@@ -213,7 +232,7 @@ pub(super) fn materialize(store: &Store, image: &Image) -> Result<()> {
 /// tree as a file, checking it against its digest on the way.
 fn place_module(
     store: &Store,
-    layer: &oci_spec::image::Descriptor,
+    layer: &Descriptor,
     tree: &Dir,
     modules: &mut ModuleIndex,
 ) -> Result<()> {
