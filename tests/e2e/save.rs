@@ -347,3 +347,68 @@ fn pty() -> (std::fs::File, std::fs::File) {
         )
     }
 }
+
+/// What wharf writes on stderr when stderr is a terminal (an xterm: with
+/// no `TERM`, a terminal is taken for a dumb one, which gets no bars).
+#[cfg(unix)]
+fn stderr_on_a_terminal(wharf: &Wharf, args: &[&str]) -> String {
+    let (mut controller, terminal) = pty();
+    let reader = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        // Ends with EIO once the last holder of the terminal is gone.
+        let _ = controller.read_to_end(&mut seen);
+        String::from_utf8_lossy(&seen).into_owned()
+    });
+    let status = wharf
+        .command(args)
+        .env("TERM", "xterm")
+        .stderr(terminal)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "{args:?}: {status}");
+    reader.join().unwrap()
+}
+
+#[cfg(unix)]
+#[test]
+fn save_and_load_show_progress_on_a_terminal_only() {
+    let wharf = Wharf::new();
+    // Bytes that gzip cannot shrink, so that the archive has some size.
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let noise: Vec<u8> = (0..4 << 20)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    let ctx = crate::support::context(&[(
+        "wharf.toml",
+        "from = \"scratch\"\n[[copy]]\nsrc = \"noise\"\ndest = \"/\"\n",
+    )]);
+    std::fs::write(ctx.path().join("noise"), &noise).unwrap();
+    wharf.build("noisy", ctx.path());
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("noisy.tar");
+    let archive = archive.to_str().unwrap();
+
+    let saving = stderr_on_a_terminal(&wharf, &["save", "-o", archive, "noisy"]);
+    assert!(saving.contains("Saving"), "{saving:?}");
+    assert!(saving.contains("MiB"), "{saving:?}");
+    let loading = stderr_on_a_terminal(&wharf, &["load", "-i", archive]);
+    assert!(loading.contains("Loading"), "{loading:?}");
+    // Nothing to compile: no compile bar.
+    assert!(!loading.contains("compiling"), "{loading:?}");
+
+    // Into a pipe: the lines alone.
+    let saved = wharf.run(["save", "-o", archive, "noisy"]).ok();
+    assert_eq!(saved.stderr, "");
+    let loaded = wharf.run(["load", "-i", archive]).ok();
+    assert_eq!(loaded.stderr, "");
+    assert_eq!(loaded.stdout, "Loaded image: noisy:latest\n");
+    // Quiet: no bar even on a terminal.
+    let quiet = stderr_on_a_terminal(&wharf, &["load", "-q", "-i", archive]);
+    assert!(!quiet.contains("Loading"), "{quiet:?}");
+}

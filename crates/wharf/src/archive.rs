@@ -54,9 +54,25 @@ pub struct LoadedImage {
 /// save` refuses one too); a directory; a blob missing from the store; any
 /// I/O error.
 pub fn save(store: &Store, images: &[(Image, Option<ImageRef>)], path: &Path) -> Result<()> {
+    save_reporting(store, images, path, &mut |_| {})
+}
+
+/// [`save`], telling `progress` how many more bytes of the archive were
+/// written, write by write (for a progress display; [`archive_size`] gives
+/// about how many there will be).
+///
+/// # Errors
+///
+/// As [`save`].
+pub fn save_reporting(
+    store: &Store,
+    images: &[(Image, Option<ImageRef>)],
+    path: &Path,
+    progress: &mut dyn FnMut(u64),
+) -> Result<()> {
     match std::fs::metadata(path) {
         Ok(meta) if meta.is_dir() => bail!("{} is a directory", path.display()),
-        Ok(meta) if !meta.is_file() => return save_into_device(store, images, path),
+        Ok(meta) if !meta.is_file() => return save_into_device(store, images, path, progress),
         Ok(_) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(e).with_context(|| format!("cannot use {}", path.display())),
@@ -67,7 +83,7 @@ pub fn save(store: &Store, images: &[(Image, Option<ImageRef>)], path: &Path) ->
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
         // A link whose text is not a path (a Linux /proc/self/fd/N link
         // to a file that was deleted): write through it, in place.
-        _ => return save_into_device(store, images, path),
+        _ => return save_into_device(store, images, path, progress),
     };
     let dir = target
         .parent()
@@ -83,7 +99,11 @@ pub fn save(store: &Store, images: &[(Image, Option<ImageRef>)], path: &Path) ->
     let temp = builder
         .tempfile_in(dir)
         .with_context(|| format!("cannot write in {}", dir.display()))?;
-    write(store, images, BufWriter::new(temp.as_file()))?;
+    write(
+        store,
+        images,
+        Reporting(BufWriter::new(temp.as_file()), progress),
+    )?;
     temp.as_file().sync_all()?;
     if let Some(permissions) = existing {
         std::fs::set_permissions(temp.path(), permissions)
@@ -107,6 +127,7 @@ fn save_into_device(
     store: &Store,
     images: &[(Image, Option<ImageRef>)],
     path: &Path,
+    progress: &mut dyn FnMut(u64),
 ) -> Result<()> {
     use std::io::IsTerminal;
     let file = std::fs::OpenOptions::new()
@@ -116,7 +137,37 @@ fn save_into_device(
     if file.is_terminal() {
         return Err(ToTerminal(path.to_owned()).into());
     }
-    write(store, images, BufWriter::new(file))
+    write(store, images, Reporting(BufWriter::new(file), progress))
+}
+
+/// A writer that tells its callback how many bytes each write took.
+struct Reporting<'a, W>(W, &'a mut dyn FnMut(u64));
+
+impl<W: Write> Write for Reporting<'_, W> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        let written = self.0.write(bytes)?;
+        (self.1)(written as u64);
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+/// About how many bytes an archive of `images` takes: their blobs, each
+/// once, without the tar headers and the index (a few KiB).
+pub fn archive_size(images: &[(Image, Option<ImageRef>)]) -> u64 {
+    let mut blobs: HashMap<&Digest, u64> = HashMap::new();
+    for (image, _) in images {
+        blobs.insert(&image.id, image.manifest_size);
+        let config = image.manifest.config();
+        blobs.insert(config.digest(), config.size());
+        for layer in image.layers() {
+            blobs.insert(layer.digest(), layer.size());
+        }
+    }
+    blobs.values().sum()
 }
 
 /// Where a chain of symbolic links ends: `path` itself when it is not a
@@ -524,6 +575,24 @@ pub(crate) mod tests {
             assert_eq!(loaded[0].0.id, image.id);
             assert_eq!(loaded[0].0.name.as_deref(), Some("app:1"));
         }
+    }
+
+    #[test]
+    fn save_reporting_counts_every_byte_it_writes() {
+        let (_dir, store, image) = store_with_image();
+        let out = tempfile::tempdir().unwrap();
+        let path = out.path().join("a.tar");
+        let mut total = 0;
+        let images = [(image, None)];
+        save_reporting(&store, &images, &path, &mut |n| total += n).unwrap();
+        let written = std::fs::metadata(&path).unwrap().len();
+        assert_eq!(total, written);
+        // The estimate is the blobs alone: below the archive, and close.
+        let estimate = archive_size(&images);
+        assert!(
+            estimate < written && written - estimate < 64 * 1024,
+            "{estimate} {written}"
+        );
     }
 
     #[test]

@@ -64,16 +64,15 @@ impl BuildCommand {
         };
         let quiet = self.quiet;
         let runtime = super::runtime(&store)?;
+        let steps = StepSpinner::new(quiet);
         let output = build_with_runtime(
             &store,
             &options,
-            &mut |line| {
-                if !quiet {
-                    eprintln!("{line}");
-                }
-            },
+            &mut |line| steps.line(line),
             Some(&runtime),
-        )?;
+        );
+        steps.done();
+        let output = output?;
         // Compile what the image runs now, so that its first run is fast.
         let started = std::time::Instant::now();
         let bar = CompileBar::new(quiet);
@@ -101,24 +100,56 @@ impl BuildCommand {
     }
 }
 
+/// The build's step lines, and on a terminal a spinner under the step
+/// that runs with the time it has taken (a pip install or a snapshot takes
+/// seconds to minutes). Elsewhere, the lines alone.
+struct StepSpinner {
+    bar: indicatif::ProgressBar,
+    quiet: bool,
+}
+
+impl StepSpinner {
+    fn new(quiet: bool) -> Self {
+        let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        let bar = if quiet || !terminal {
+            indicatif::ProgressBar::hidden()
+        } else {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} [{elapsed}]")
+                    .expect("a valid template"),
+            );
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            bar
+        };
+        Self { bar, quiet }
+    }
+
+    fn line(&self, line: &str) {
+        if !self.quiet {
+            self.bar.suspend(|| eprintln!("{line}"));
+            self.bar.reset_elapsed();
+        }
+    }
+
+    fn done(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
 /// A progress bar for compiling, shown on a terminal once compiling takes
 /// more than a moment.
 pub(crate) struct CompileBar {
+    /// Hidden until there is something to compile.
     bar: indicatif::ProgressBar,
+    quiet: bool,
     /// Say, in one line, that compiling starts, where no bar can be drawn.
     announce: bool,
 }
 
 impl CompileBar {
     pub(crate) fn new(quiet: bool) -> Self {
-        let bar = if quiet {
-            indicatif::ProgressBar::hidden()
-        } else {
-            indicatif::ProgressBar::with_draw_target(
-                Some(0),
-                indicatif::ProgressDrawTarget::stderr(),
-            )
-        };
+        let bar = indicatif::ProgressBar::hidden();
         bar.set_style(
             indicatif::ProgressStyle::with_template(
                 "{spinner} compiling ahead of time {pos}/{len} [{elapsed}] {msg}",
@@ -126,7 +157,11 @@ impl CompileBar {
             .expect("a valid template"),
         );
         let announce = !quiet && !std::io::IsTerminal::is_terminal(&std::io::stderr());
-        Self { bar, announce }
+        Self {
+            bar,
+            quiet,
+            announce,
+        }
     }
 
     pub(crate) fn done(&self) {
@@ -143,7 +178,9 @@ impl PrecompileProgress for CompileBar {
                 if count == 1 { "" } else { "s" }
             );
         }
-        if count > 0 {
+        if count > 0 && !self.quiet {
+            self.bar
+                .set_draw_target(indicatif::ProgressDrawTarget::stderr());
             self.bar
                 .enable_steady_tick(std::time::Duration::from_millis(120));
         }

@@ -48,13 +48,42 @@ impl SaveCommand {
             });
             images.push((image, name));
         }
-        match output {
-            Some(path) => archive::save(&store, &images, &path)
+        let bar = bytes_bar("Saving", Some(archive::archive_size(&images)), false);
+        let saved = match output {
+            Some(path) => archive::save_reporting(&store, &images, &path, &mut |n| bar.inc(n))
                 .with_context(|| format!("cannot save to {}", path.display())),
-            None => archive::write(&store, &images, BufWriter::new(std::io::stdout().lock()))
-                .context("cannot write the archive to stdout"),
-        }
+            None => archive::write(
+                &store,
+                &images,
+                bar.wrap_write(BufWriter::new(std::io::stdout().lock())),
+            )
+            .context("cannot write the archive to stdout"),
+        };
+        bar.finish_and_clear();
+        saved
     }
+}
+
+/// A bar of bytes moved (`verb`, done/`total`, rate) on stderr when it is
+/// a terminal; a spinner when the total is unknown; nothing otherwise.
+fn bytes_bar(verb: &str, total: Option<u64>, quiet: bool) -> indicatif::ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let (bar, template) = match total {
+        Some(total) => (
+            indicatif::ProgressBar::new(total),
+            "{prefix} {bar:30} {bytes}/{total_bytes} {bytes_per_sec}",
+        ),
+        None => (
+            indicatif::ProgressBar::new_spinner(),
+            "{prefix} {spinner} {bytes} {bytes_per_sec}",
+        ),
+    };
+    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(indicatif::ProgressStyle::with_template(template).expect("a valid template"));
+    bar.set_prefix(verb.to_owned());
+    bar
 }
 
 /// `-`, which names stdin or stdout.
@@ -90,11 +119,24 @@ impl LoadCommand {
             Some(path) => {
                 let file = std::fs::File::open(path)
                     .with_context(|| format!("cannot open {}", path.display()))?;
-                archive::load(&store, file)
-                    .with_context(|| format!("cannot load {}", path.display()))
+                let size = file
+                    .metadata()
+                    .ok()
+                    .filter(|m| m.is_file())
+                    .map(|m| m.len());
+                let bar = bytes_bar("Loading", size, self.quiet);
+                let loaded = archive::load(&store, bar.wrap_read(file))
+                    .with_context(|| format!("cannot load {}", path.display()));
+                bar.finish_and_clear();
+                loaded
             }
-            None => archive::load(&store, std::io::stdin().lock())
-                .context("cannot load the archive from stdin"),
+            None => {
+                let bar = bytes_bar("Loading", None, self.quiet);
+                let loaded = archive::load(&store, bar.wrap_read(std::io::stdin().lock()))
+                    .context("cannot load the archive from stdin");
+                bar.finish_and_clear();
+                loaded
+            }
         }?;
         let runtime = super::runtime(&store)?;
         for (entry, image) in &loaded {
