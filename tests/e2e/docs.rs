@@ -33,7 +33,8 @@
 //! - `ctr` talks to a containerd of the page's own (root, with the shim
 //!   built beside `wharf`), through `CONTAINERD_ADDRESS`.
 //! - `localhost:5000`, Docker's usual local registry, is a real registry
-//!   on a free port; its address is put back in what is printed.
+//!   on a free port; its address is put back in what is printed. On a page
+//!   that serves on port 8080, `8080` is a free port too.
 //!
 //! Each page runs in a directory of its own holding `guest-examples/` and
 //! `manifests/` (links to the repository's), with only `PATH` (the built
@@ -46,7 +47,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::containerd_support::{self, Containerd};
-use crate::registry_support::TestRegistry;
+use crate::registry_support::{TestRegistry, free_port};
 use crate::serve::python_component;
 use crate::support::{Wharf, hello_c, python_sci_store, repo, seed_store};
 
@@ -58,6 +59,9 @@ const SERVER_START: Duration = Duration::from_secs(120);
 
 /// The registry address the pages use.
 const DOC_REGISTRY: &str = "localhost:5000";
+
+/// The port the pages serve on.
+const DOC_PORT: &str = "8080";
 
 /// What a page shows in a fenced block of shell.
 #[derive(Debug)]
@@ -219,6 +223,8 @@ struct Session {
     dir: tempfile::TempDir,
     store: PathBuf,
     registry: Option<(TestRegistry, String)>,
+    /// The free port that stands for 8080, on a page that serves on it.
+    port: Option<String>,
     containerd: Option<Containerd>,
     server: Option<Server>,
 }
@@ -264,11 +270,15 @@ impl Session {
             (registry, address)
         });
         let containerd = text.contains("ctr run").then(Containerd::start);
+        let port = text
+            .contains("wharf serve -p 8080")
+            .then(|| free_port().to_string());
         Self {
             page: page.to_owned(),
             dir,
             store,
             registry,
+            port,
             containerd,
             server: None,
         }
@@ -296,20 +306,30 @@ impl Session {
         shell
     }
 
-    /// `localhost:5000` to the test registry's address.
+    /// `localhost:5000` to the test registry's address, 8080 to the free
+    /// port.
     fn to_test(&self, text: &str) -> String {
-        match &self.registry {
-            Some((_, address)) => text.replace(DOC_REGISTRY, address),
-            None => text.to_owned(),
+        let mut text = text.to_owned();
+        if let Some((_, address)) = &self.registry {
+            text = text.replace(DOC_REGISTRY, address);
         }
+        if let Some(port) = &self.port {
+            text = text.replace(DOC_PORT, port);
+        }
+        text
     }
 
-    /// The test registry's address back to `localhost:5000`.
+    /// The test registry's address back to `localhost:5000`, the free port
+    /// to 8080.
     fn to_page(&self, text: &str) -> String {
-        match &self.registry {
-            Some((_, address)) => text.replace(address.as_str(), DOC_REGISTRY),
-            None => text.to_owned(),
+        let mut text = text.to_owned();
+        if let Some((_, address)) = &self.registry {
+            text = text.replace(address.as_str(), DOC_REGISTRY);
         }
+        if let Some(port) = &self.port {
+            text = text.replace(&format!(":{port}"), &format!(":{DOC_PORT}"));
+        }
+        text
     }
 
     fn run_example(&mut self, example: &Example) {

@@ -106,6 +106,7 @@ fn command_line_errors_read_as_pinned() {
     snapshot("ps", &wharf, dir, &["ps"]);
     snapshot("unknown_command_typo", &wharf, dir, &["imagse"]);
     snapshot("unknown_command", &wharf, dir, &["bogus"]);
+    snapshot("unknown_system_command", &wharf, dir, &["system", "prnue"]);
     snapshot("docker_container_verb", &wharf, dir, &["stop", "app"]);
     snapshot(
         "volume_without_a_guest_path",

@@ -317,14 +317,45 @@ fn an_image_built_on_another_shares_its_unpacked_files() {
         })
         .collect();
     assert_eq!(inodes.len(), 1, "each tree holds its own copy");
-    // Each tree still holds its own labels, and only its own.
-    let labels = |image: &str| {
+    // Each image's tree holds its own labels file, and the trees below
+    // the labels layers none: a tree shared with an image built on it
+    // never shows that image another's labels.
+    let labels_files: Vec<String> = std::fs::read_dir(wharf.home().join("rootfs"))
+        .unwrap()
+        .filter_map(|e| {
+            std::fs::read_to_string(e.unwrap().path().join("tree/.wharf/labels.json")).ok()
+        })
+        .collect();
+    assert_eq!(labels_files.len(), 2, "{labels_files:?}");
+    let config_labels = |image: &str| {
         let out = wharf.run(["inspect", image]).ok();
         let json: Value = serde_json::from_str(&out.stdout).unwrap();
         json[0]["Config"]["Labels"].clone()
     };
-    assert_ne!(labels("base:1"), labels("app:1"));
+    for image in ["base:1", "app:1"] {
+        let wanted = config_labels(image);
+        assert!(
+            labels_files
+                .iter()
+                .any(|f| serde_json::from_str::<Value>(f).unwrap() == wanted),
+            "no tree holds {image}'s labels {wanted}: {labels_files:?}"
+        );
+    }
     wharf.run(["system", "check"]).ok();
+
+    // After a crash: the trees the images run from are gone and the index
+    // of those below their labels is damaged. Those are passed over, and
+    // the runs unpack what they need from the layers.
+    for entry in std::fs::read_dir(wharf.home().join("rootfs")).unwrap() {
+        let dir = entry.unwrap().path();
+        if dir.join("tree/.wharf/labels.json").exists() {
+            std::fs::remove_dir_all(&dir).unwrap();
+        } else {
+            std::fs::write(dir.join("modules.json"), "{damaged").unwrap();
+        }
+    }
+    wharf.run(["run", "app:1"]).ok();
+    wharf.run(["run", "base:1"]).ok();
 
     // The trees go with their images: the app's first, then the base's.
     wharf.run(["rmi", "app:1"]).ok();

@@ -120,6 +120,7 @@ impl StepSpinner {
                     .expect("a valid template"),
             );
             bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            super::progress::drawing(&bar);
             bar
         };
         Self { bar, quiet }
@@ -133,6 +134,7 @@ impl StepSpinner {
     }
 
     fn done(&self) {
+        super::progress::done();
         self.bar.finish_and_clear();
     }
 }
@@ -165,6 +167,7 @@ impl CompileBar {
     }
 
     pub(crate) fn done(&self) {
+        super::progress::done();
         self.bar.finish_and_clear();
     }
 }
@@ -183,6 +186,7 @@ impl PrecompileProgress for CompileBar {
                 .set_draw_target(indicatif::ProgressDrawTarget::stderr());
             self.bar
                 .enable_steady_tick(std::time::Duration::from_millis(120));
+            super::progress::drawing(&self.bar);
         }
     }
 

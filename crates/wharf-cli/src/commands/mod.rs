@@ -8,6 +8,7 @@ mod images;
 mod init;
 mod inspect;
 mod output;
+mod progress;
 mod ps;
 #[cfg(test)]
 mod reference;
@@ -50,7 +51,7 @@ fn diagnostics(verbose: bool, quiet: bool) {
     };
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(level)
-        .with_writer(std::io::stderr)
+        .with_writer(progress::Stderr)
         .without_time()
         .with_target(false)
         .with_level(false)
@@ -163,13 +164,18 @@ pub fn main() -> i32 {
     let args = help_alias(std::env::args_os().collect());
     let color = style::ColorWhen::from_args(&args);
     color.apply();
+    let first_word = first_word(&args);
     let parsed = command()
         .color(color.for_clap())
         .try_get_matches_from(args)
         .and_then(|matches| Cli::from_arg_matches(&matches));
     let cli = match parsed {
         Ok(cli) => cli,
-        Err(e) if e.kind() == clap::error::ErrorKind::InvalidSubcommand => {
+        // An unknown command (not `system`'s, whose tip clap makes well).
+        Err(e)
+            if e.kind() == clap::error::ErrorKind::InvalidSubcommand
+                && invalid_word(&e) == first_word.as_deref() =>
+        {
             unknown_command(&e);
             return exit::WHARF_ERROR;
         }
@@ -225,11 +231,7 @@ pub fn main() -> i32 {
 /// (`man-pages` for `imagse`), so the tip is made here, from the commands
 /// `wharf --help` lists, by the same measure (Jaro, as clap and cargo).
 fn unknown_command(error: &clap::Error) {
-    use clap::error::{ContextKind, ContextValue};
-    let typed = match error.get(ContextKind::InvalidSubcommand) {
-        Some(ContextValue::String(typed)) => typed.as_str(),
-        _ => "",
-    };
+    let typed = invalid_word(error).unwrap_or_default();
     let command = command();
     let mut close: Vec<(f64, &str)> = command
         .get_subcommands()
@@ -245,6 +247,27 @@ fn unknown_command(error: &clap::Error) {
     style::error(format_args!(
         "unrecognized command '{typed}'{tip} (`wharf --help` lists them)"
     ));
+}
+
+/// The word clap took for an unknown subcommand.
+fn invalid_word(error: &clap::Error) -> Option<&str> {
+    match error.get(clap::error::ContextKind::InvalidSubcommand) {
+        Some(clap::error::ContextValue::String(typed)) => Some(typed.as_str()),
+        _ => None,
+    }
+}
+
+/// The command word: the first argument that is no global flag.
+fn first_word(args: &[std::ffi::OsString]) -> Option<String> {
+    let mut words = args.iter().skip(1).map(|a| a.to_string_lossy());
+    while let Some(word) = words.next() {
+        if word == "--color" {
+            words.next();
+        } else if !word.starts_with('-') {
+            return Some(word.into_owned());
+        }
+    }
+    None
 }
 
 /// `wharf run -h` with nothing after it is `wharf run --help`: `-h`

@@ -151,21 +151,26 @@ fn materialize_stack(store: &Store, layers: &[Descriptor], diff_ids: &[Digest]) 
     fs::create_dir(&tree_path)?;
     let tree = Dir::open_ambient_dir(&tree_path, cap_std::ambient_authority())?;
 
-    // Start from the longest prefix of the stack that is already unpacked.
-    let base = (0..chains.len().saturating_sub(1))
-        .rev()
-        .find(|&k| rootfs.join(tree_name(Some(&chains[k]))).is_dir());
+    // Start from the longest prefix of the stack that is already unpacked
+    // (one whose index cannot be read, after a crash, is passed over: its
+    // layers are unpacked again instead).
+    let base = (0..chains.len().saturating_sub(1)).rev().find_map(|k| {
+        let source = rootfs.join(tree_name(Some(&chains[k])));
+        let index = fs::read(source.join(MODULES)).ok()?;
+        let modules: ModuleIndex = serde_json::from_slice(&index).ok()?;
+        Some((k, source, modules))
+    });
     let mut modules = ModuleIndex::new();
     let mut dir_times = DirTimes::new();
-    if let Some(k) = base {
-        let source = rootfs.join(tree_name(Some(&chains[k])));
-        let source_tree = Dir::open_ambient_dir(source.join(TREE), cap_std::ambient_authority())?;
+    if let Some((_, source, index)) = &base {
+        let source_tree = Dir::open_ambient_dir(source.join(TREE), cap_std::ambient_authority())
+            .with_context(|| format!("cannot open the unpacked tree {}", source.display()))?;
         clone_tree(&source_tree, &tree, Path::new(""), &mut dir_times)
             .with_context(|| format!("cannot copy the unpacked tree {}", source.display()))?;
-        modules = serde_json::from_slice(&fs::read(source.join(MODULES))?)?;
+        modules = index.clone();
     }
 
-    let first = base.map_or(0, |k| k + 1);
+    let first = base.as_ref().map_or(0, |(k, _, _)| k + 1);
     for (layer, diff_id) in layers.iter().zip(diff_ids).skip(first) {
         if layer.media_type().to_string() == crate::image::WASM_LAYER_MEDIA_TYPE {
             // A module layer is not compressed: its DiffID is its digest,
