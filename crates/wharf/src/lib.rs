@@ -14,6 +14,17 @@
 //!   sandbox;
 //! - [`serve`]: answers HTTP from an app, each request in a fresh sandbox.
 
+/// The Rust examples of the user guide's pages on embedding and serving,
+/// compiled (and run, unless marked `no_run`) with the crate's doctests so
+/// that they stay true to the API.
+#[cfg(all(doctest, feature = "runtime"))]
+#[doc = include_str!("../../../docs/embedding.md")]
+pub struct EmbeddingGuide;
+
+#[cfg(all(doctest, feature = "serve"))]
+#[doc = include_str!("../../../docs/serve.md")]
+pub struct ServeGuide;
+
 pub mod archive;
 pub mod build;
 pub mod convert;
