@@ -690,3 +690,30 @@ fn a_guest_cannot_make_a_host_function_allocate_what_it_names() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn an_async_call_is_prepared_at_once_and_its_future_borrows_nothing() {
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let app = runtime().load(guest("probe")).unwrap();
+    // Calls with and without arguments, one after the other: those without
+    // share the app's argument vector, and neither sees the other's.
+    let with_args = app.call_async(Call::new().args(["a", "b"]));
+    let without = app.call_async(Call::new().stdin("in\n"));
+    let refused = app.call_async(Call::new().fuel(10));
+    // The futures hold what they need: the app can go before they run, and
+    // one can be spawned as it is.
+    drop(app);
+    let spawned = tokio
+        .block_on(async { tokio::spawn(with_args).await })
+        .unwrap()
+        .unwrap();
+    assert_eq!(spawned.stdout.text(), "probe\na\nb\n");
+    let outcome = tokio.block_on(without).unwrap();
+    assert_eq!(outcome.stdout.text(), "probe\nin\n");
+    // A call that cannot be prepared is its future's error.
+    let error = tokio.block_on(refused).unwrap_err();
+    assert!(matches!(run_error(&error), RunError::NotMetered { .. }));
+}

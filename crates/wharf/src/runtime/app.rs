@@ -3,6 +3,7 @@
 //! linked, and called as many times as its embedder likes, each call in a
 //! fresh sandbox.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -14,7 +15,7 @@ use super::call::{Call, TimeoutBy};
 use super::command;
 use super::engine::Checks;
 use super::env;
-use super::execute::{Phases, PreparedCall, Stdio};
+use super::execute::{Phases, Prepared, PreparedCall, Runs, Stdio};
 use super::filesystem::{GuestFs, Mount};
 use super::host::{ComponentHostFunction, HostFunction};
 use super::limits::EffectiveLimits;
@@ -158,9 +159,10 @@ type ProgramKey = (Digest, bool);
 
 enum Kind {
     Image(Box<ImageApp>),
-    /// A module or component on its own, and the `argv[0]` its calls get
-    /// (the file name of what it was loaded from).
-    Module(Program, String),
+    /// A module or component on its own, and the argument vector of a
+    /// call that gives no arguments: `argv[0]` alone, the file name of what
+    /// it was loaded from (shared, not copied, by such calls).
+    Module(Program, Arc<[String]>),
 }
 
 /// What an app from an image keeps of it.
@@ -306,7 +308,7 @@ impl App {
                 runtime: runtime.clone(),
                 checks,
                 what: name,
-                kind: Kind::Module(program, argv0),
+                kind: Kind::Module(program, Arc::new([argv0])),
                 linkers,
                 programs: Mutex::new(HashMap::new()),
             }),
@@ -347,19 +349,33 @@ impl App {
 
     /// [`App::call`], for async callers: the guest runs on a stack
     /// wasmtime owns, and waits (for stdin, a sleep, a pool slot) without
-    /// blocking the task's thread. The first call of an image that runs a
-    /// given program loads it (from the artifact cache, or by compiling it)
-    /// on the calling task; a server that minds can make one call, or
-    /// [`App::prepare`] one, on a blocking thread first. The future is
-    /// about 4 KiB (wasmtime's instantiation and call futures are in it);
-    /// it is not boxed, since boxing cost more per call than it saved, so a
-    /// caller that keeps many at once may box them (`tokio::spawn` does).
+    /// blocking the task's thread.
+    ///
+    /// The call is prepared ([`App::prepare`]) when this is called, on the
+    /// calling task, and the future returned runs it: it borrows nothing, so
+    /// it can be spawned as it is. The first call of an image that runs a
+    /// given program loads it (from the artifact cache, or by compiling
+    /// it); a server that minds can make one call, or prepare one, on a
+    /// blocking thread first. The future is about 1.6 KiB (wasmtime's
+    /// instantiation and call futures are in it, the prepared call is
+    /// boxed); it is not boxed itself, since boxing cost more per call than
+    /// it saved, so a caller that keeps many at once may box them
+    /// (`tokio::spawn` does).
     ///
     /// # Errors
     ///
-    /// As [`App::call`].
-    pub async fn call_async(&self, call: Call) -> Result<super::Outcome> {
-        self.prepare(call)?.run_async().await
+    /// As [`App::call`]; an error of preparing the call is the future's.
+    pub fn call_async(
+        &self,
+        call: Call,
+    ) -> impl Future<Output = Result<super::Outcome>> + Send + 'static {
+        use futures_util::future::{Either, ready};
+        // Not an `async fn`: one would hold the call, and the prepared call
+        // beside the future it moves into, for as long as the guest runs.
+        match self.prepare(call) {
+            Ok(prepared) => Either::Left(prepared.run_async()),
+            Err(error) => Either::Right(ready(Err(error))),
+        }
     }
 
     /// Resolves, compiles and checks everything a call needs without
@@ -388,18 +404,11 @@ impl App {
         let tmp_path = tmp.as_ref().map(|t| t.path());
         let plan = match &self.inner.kind {
             Kind::Image(image) => self.plan_image(image, &call, tmp_path, &mut phases)?,
-            Kind::Module(program, argv0) => self.plan_module(program, argv0, &call, tmp_path)?,
+            Kind::Module(..) => self.plan_module(&call, tmp_path)?,
         };
-        Ok(PreparedCall {
+        Ok(PreparedCall::new(Prepared {
             app: self.clone(),
-            engine: self
-                .inner
-                .runtime
-                .engine(self.inner.checks)?
-                .engine()
-                .clone(),
-            program: plan.program,
-            argv: plan.argv,
+            runs: plan.runs,
             env: plan.env,
             fs: plan.fs,
             workdir: plan.workdir,
@@ -412,9 +421,9 @@ impl App {
             })),
             cancel: call.cancel,
             tmp,
-            phases: std::sync::Mutex::new(phases),
+            phases: phases.active().then(|| std::sync::Mutex::new(phases)),
             exiting: false,
-        })
+        }))
     }
 
     /// Refuses a call whose limits the app's code cannot enforce.
@@ -547,29 +556,25 @@ impl App {
             argv[index] = guest_path::resolve(&workdir, &argv[index]);
         }
         Ok(Plan {
-            program,
-            argv,
+            runs: Runs::Own {
+                program,
+                argv: argv.into(),
+            },
             env,
             fs,
-            workdir,
+            workdir: Cow::Owned(workdir),
         })
     }
 
     /// What a call of a bare module runs: the module, with the call's
     /// arguments after its name.
-    fn plan_module(
-        &self,
-        program: &Program,
-        argv0: &str,
-        call: &Call,
-        tmp: Option<&Path>,
-    ) -> Result<Plan> {
+    fn plan_module(&self, call: &Call, tmp: Option<&Path>) -> Result<Plan> {
         if call.entrypoint.is_some() {
             bail!("an entrypoint override needs an image; a .wasm file is its own entrypoint");
         }
         let workdir = match call.workdir.as_deref() {
-            None | Some("/") => "/".to_owned(),
-            Some(dir) => guest_path::resolve("/", dir),
+            None | Some("/") => Cow::Borrowed("/"),
+            Some(dir) => Cow::Owned(guest_path::resolve("/", dir)),
         };
         let fs = GuestFs::plan_shared(
             None,
@@ -578,19 +583,25 @@ impl App {
             &workdir,
             self.inner.runtime.empty_dirs(),
         )?;
-        let argv = std::iter::once(argv0.to_owned())
-            .chain(call.args.iter().flatten().cloned())
-            .collect();
+        let runs = match call.args.as_deref() {
+            None | Some([]) => Runs::AppsOwn,
+            Some(args) => {
+                let (program, bare) = self.bare();
+                Runs::Own {
+                    program: program.clone(),
+                    argv: bare.iter().chain(args).cloned().collect(),
+                }
+            }
+        };
         let mut env: Vec<env::EnvVar> = env::merge(&[], &call.env)
             .into_iter()
             .filter(|(k, _)| !call.unset.contains(k))
             .collect();
         if workdir != "/" && !env.iter().any(|(k, _)| k == "PWD") {
-            env.push(("PWD".into(), workdir.clone()));
+            env.push(("PWD".into(), workdir.to_string()));
         }
         Ok(Plan {
-            program: program.clone(),
-            argv,
+            runs,
             env,
             fs,
             workdir,
@@ -603,6 +614,25 @@ impl App {
 
     pub(super) fn checks(&self) -> Checks {
         self.inner.checks
+    }
+
+    /// A bare module's program, and the argument vector of its calls
+    /// that give no arguments.
+    ///
+    /// # Panics
+    ///
+    /// When the app is an image's: only a bare module's calls run the
+    /// app's own program ([`Runs::AppsOwn`]).
+    pub(super) fn bare(&self) -> (&Program, &[String]) {
+        match &self.inner.kind {
+            Kind::Module(program, argv) => (program, argv),
+            Kind::Image(_) => unreachable!("an image's calls run programs of their own"),
+        }
+    }
+
+    /// The engine the app's programs are compiled for.
+    pub(super) fn engine(&self) -> &wasmtime::Engine {
+        self.inner.linkers.engine()
     }
 }
 
@@ -617,11 +647,10 @@ impl std::fmt::Debug for App {
 
 /// What a call runs, and in what.
 struct Plan {
-    program: Program,
-    argv: Vec<String>,
+    runs: Runs,
     env: Vec<env::EnvVar>,
     fs: GuestFs,
-    workdir: String,
+    workdir: Cow<'static, str>,
 }
 
 /// A guest that could write into the store could plant compiled code that

@@ -171,7 +171,25 @@ impl GuestFs {
         workdir: &str,
         empty: &std::sync::Arc<EmptyDirs>,
     ) -> Result<Self> {
+        if root.is_none() && mounts.is_empty() && tmp.is_none() && workdir == "/" {
+            // A plugin handed no directory at all: nothing to plan, open
+            // or make up, on every call.
+            return Ok(Self::without_directories(MadeUp::Own(EmptyDirs::default())));
+        }
         Self::plan_in(root, mounts, tmp, workdir, MadeUp::Shared(empty.clone(), 0))
+    }
+
+    /// A plan that hands the guest no directory.
+    fn without_directories(made_up: MadeUp) -> Self {
+        GuestFs {
+            image_root: None,
+            handles: Vec::new(),
+            truth: Vec::new(),
+            opened: Vec::new(),
+            preopens: Vec::new(),
+            warnings: Vec::new(),
+            made_up,
+        }
     }
 
     fn plan_in(
@@ -203,15 +221,7 @@ impl GuestFs {
         }
         let mounts = normalized;
 
-        let mut fs = GuestFs {
-            image_root: None,
-            handles: Vec::new(),
-            truth: Vec::new(),
-            opened: Vec::new(),
-            preopens: Vec::new(),
-            warnings: Vec::new(),
-            made_up,
-        };
+        let mut fs = GuestFs::without_directories(made_up);
         let root_mount = mounts.iter().find(|m| m.guest == "/");
         match (root_mount, root) {
             (Some(m), _) => fs.add(preopen(&m.host, "/", m.read_only)),

@@ -71,7 +71,7 @@ impl PreparedCall {
     /// Whether the call's program is a `wasi:http/proxy` component, which
     /// [`PreparedCall::run_http`] runs (anything else runs as a command).
     pub fn is_http_proxy(&self) -> bool {
-        matches!(self.program, Program::Proxy(_))
+        matches!(self.program(), Program::Proxy(_))
     }
 
     /// Hands `request` to the call's `wasi:http/proxy` component in a fresh
@@ -91,25 +91,26 @@ impl PreparedCall {
     /// guest ended, when it ended without answering, is an
     /// [`HttpAnswer::Failed`].
     pub async fn run_http(mut self, request: http::Request<Bytes>) -> Result<HttpAnswer> {
-        let Program::Proxy(pre) = self.program.clone() else {
+        let Program::Proxy(pre) = self.program().clone() else {
             return Err(self
                 .not_runnable("it is not a wasi:http/proxy component".into())
                 .into());
         };
         let stdio = self
+            .0
             .stdio
             .get_mut()
             .unwrap_or_else(|e| e.into_inner())
             .take()
             .expect("a call runs once");
         let started = Instant::now();
-        let deadline = self
-            .limits
-            .timeout
-            .filter(|_| self.timeout_by == super::TimeoutBy::Guest && self.app.interruptible());
+        let deadline =
+            self.0.limits.timeout.filter(|_| {
+                self.0.timeout_by == super::TimeoutBy::Guest && self.0.app.interruptible()
+            });
         let stop = Stop {
             deadline: deadline.map(|limit| (started + limit, limit)),
-            cancel: self.cancel.clone(),
+            cancel: self.0.cancel.clone(),
         };
         let (mut store, stdout, stderr) = self.component_store(stdio, stop)?;
         let (sender, receiver) = oneshot::channel();
@@ -129,11 +130,11 @@ impl PreparedCall {
             .map_err(|e| anyhow!("cannot hand the request to the guest: {e:#}"))?;
         let task = tokio::spawn(async move {
             let this = self;
-            let limits = this.limits;
+            let limits = this.0.limits;
             let mut slot = None;
             let exit = {
                 let guest = std::pin::pin!(async {
-                    slot = this.app.runtime().sandbox_slot().await?;
+                    slot = this.0.app.runtime().sandbox_slot().await?;
                     let proxy = match pre.instantiate_async(&mut store).await {
                         Ok(proxy) => proxy,
                         Err(e) => {
@@ -153,8 +154,8 @@ impl PreparedCall {
             drop(slot);
             Ok(Outcome {
                 exit,
-                stdout: stdout.as_ref().map(Sink::take).unwrap_or_default(),
-                stderr: stderr.as_ref().map(Sink::take).unwrap_or_default(),
+                stdout: stdout.map(Sink::into_captured).unwrap_or_default(),
+                stderr: stderr.map(Sink::into_captured).unwrap_or_default(),
                 usage,
             })
         });

@@ -31,6 +31,10 @@ pub(crate) fn advise_module(range: Range<*const u8>) {
     let _ = range;
 }
 
+/// The size from which a linear memory's initial contents are worth
+/// marking: a snapshot's heap, not a small program's data.
+pub(crate) const WORTH_IT: usize = 8 << 20;
+
 /// Marks the file-backed mappings inside `range`, a linear memory: the part
 /// its initial contents are mapped from.
 pub(crate) fn advise_memory_image(range: Range<*const u8>) {

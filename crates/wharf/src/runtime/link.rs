@@ -4,12 +4,13 @@
 //! can be started the way its image says.
 
 use std::collections::HashSet;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::Result;
 use wasmtime::component::Component;
 use wasmtime::{
-    Engine, ExternType, FuncType, ImportType, InstancePre, Linker, Module, Store, Val, ValType,
+    Engine, ExternType, FuncType, ImportType, InstancePre, Linker, Module, ModuleExport, Store,
+    Val, ValType,
 };
 use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
@@ -24,9 +25,9 @@ use crate::launch::Launch;
 /// A program linked and ready to instantiate: what a call starts from.
 /// Cheap to clone.
 #[derive(Clone)]
-pub enum Program {
+pub(crate) enum Program {
     /// A core module, and how it is started.
-    Module(InstancePre<ModuleState>, Start),
+    Module(Arc<LinkedModule>),
     /// A preview 2 command component.
     Component(CommandPre<ComponentState>),
     /// A `wasi:http/proxy` component: it answers HTTP requests
@@ -47,9 +48,48 @@ pub(super) fn is_http_proxy(engine: &Engine, component: &Component) -> bool {
         .any(|(name, _)| name.starts_with(INCOMING_HANDLER))
 }
 
+/// A core module linked and ready to instantiate, with what its calls
+/// look up in every instance found once.
+pub(crate) struct LinkedModule {
+    pub(super) pre: InstancePre<ModuleState>,
+    pub(super) start: Start,
+    /// A command's `_start`, by index: an instance's export is then found
+    /// without hashing its name on every call.
+    pub(super) command_entry: Option<ModuleExport>,
+    /// Whether its memory starts large enough to be read back in large
+    /// pieces (a snapshot's heap, see [`super::large_folios`]).
+    #[cfg(feature = "large-folios")]
+    pub(super) large_memory: bool,
+}
+
+impl LinkedModule {
+    fn new(pre: InstancePre<ModuleState>, start: Start) -> Self {
+        let module = pre.module();
+        let command_entry = match start {
+            Start::Command => module.get_export_index("_start"),
+            _ => None,
+        };
+        #[cfg(feature = "large-folios")]
+        let large_memory = match module.get_export("memory") {
+            Some(ExternType::Memory(memory)) => {
+                memory.minimum().saturating_mul(memory.page_size())
+                    >= super::large_folios::WORTH_IT as u64
+            }
+            _ => false,
+        };
+        Self {
+            command_entry,
+            #[cfg(feature = "large-folios")]
+            large_memory,
+            pre,
+            start,
+        }
+    }
+}
+
 /// How a linked core module is started.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Start {
+pub(crate) enum Start {
     /// A WASI command: call `_start`.
     Command,
     /// A reactor, as its image's [`Launch`] says: call the `init` exports
@@ -111,6 +151,11 @@ impl Linkers {
             components: OnceLock::new(),
             proxies: OnceLock::new(),
         }
+    }
+
+    /// The engine the linkers are made for.
+    pub(super) fn engine(&self) -> &Engine {
+        &self.engine
     }
 
     fn module_linker(&self) -> Result<&(Linker<ModuleState>, Provided)> {
@@ -242,7 +287,7 @@ impl Linkers {
                     answering.instantiate_pre(&module)
                 }
                 .map_err(|e| not_runnable(format!("{e:#}")))?;
-                Ok(Program::Module(pre, start))
+                Ok(Program::Module(Arc::new(LinkedModule::new(pre, start))))
             }
             Compiled::Component(component) => self.link_component(what, &component, launch),
         }

@@ -71,7 +71,6 @@ pub use filesystem::{GuestFs, Mount, Preopen};
 pub use host::{ComponentHostFunction, HostCall, HostFunction};
 pub use http::{GuestTask, HttpAnswer, HttpBody, HttpBodyError};
 pub use limits::{DEFAULT_MEMORY, EffectiveLimits, LimitHit};
-pub use link::{Program, Start};
 pub use precompile::{EntrypointProgram, PrecompileProgress, Precompiled};
 pub use state::{ComponentState, ModuleState};
 pub use ticker::TICK;
@@ -428,15 +427,15 @@ impl Runtime {
 
     /// Waits for a free sandbox of the pool (none to wait for without a
     /// pool); the slot is free again when the returned permit drops.
-    async fn sandbox_slot(&self) -> Result<Option<tokio::sync::OwnedSemaphorePermit>> {
+    async fn sandbox_slot(&self) -> Result<Option<tokio::sync::SemaphorePermit<'_>>> {
         let Some(slots) = &self.shared.slots else {
             return Ok(None);
         };
-        if let Ok(permit) = slots.clone().try_acquire_owned() {
+        if let Ok(permit) = slots.try_acquire() {
             return Ok(Some(permit));
         }
         let waited = self.shared.queue_timeout;
-        match tokio::time::timeout(waited, slots.clone().acquire_owned()).await {
+        match tokio::time::timeout(waited, slots.acquire()).await {
             Ok(Ok(permit)) => Ok(Some(permit)),
             Ok(Err(_)) | Err(_) => Err(RunError::Busy {
                 sandboxes: match self.shared.allocation {

@@ -184,9 +184,24 @@ impl Sink {
         }
     }
 
+    /// What was captured (nothing for a writer), once the guest's store,
+    /// which holds the sink's other clones, is gone: then without a lock.
+    pub(super) fn into_captured(self) -> Captured {
+        match Arc::try_unwrap(self.target) {
+            Ok(target) => Self::taken(&mut target.into_inner().unwrap_or_else(|e| e.into_inner())),
+            Err(target) => Self { target, ..self }.take(),
+        }
+    }
+
     /// What was captured (nothing for a writer), leaving the sink empty.
     pub(super) fn take(&self) -> Captured {
-        match &mut *self.lock() {
+        Self::taken(&mut self.lock())
+    }
+
+    /// What `target` holds of what was written, leaving it empty; a
+    /// channel's sender is dropped, which closes it.
+    fn taken(target: &mut Target) -> Captured {
+        match target {
             Target::Process(Process::Stdout) => {
                 let _ = io::stdout().flush();
                 Captured::default()

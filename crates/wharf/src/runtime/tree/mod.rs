@@ -56,7 +56,9 @@ const MAX_LISTING: u32 = 64 << 20;
 /// A guest's preview 1 context, seen through its file tree.
 pub struct TreeCtx {
     pub(super) inner: WasiP1Ctx,
-    tree: Option<Tree>,
+    /// Boxed: most plugin calls have no tree, and the store that holds
+    /// this context is allocated on every call.
+    tree: Option<Box<Tree>>,
 }
 
 /// The run's directories, and what the layer knows of the guest's
@@ -117,13 +119,13 @@ impl TreeCtx {
             .collect();
         Self {
             inner,
-            tree: Some(Tree {
+            tree: Some(Box::new(Tree {
                 table,
                 dirs,
                 paths,
                 unsure: HashMap::new(),
                 listing: None,
-            }),
+            })),
         }
     }
 
