@@ -692,7 +692,7 @@ fn a_guest_cannot_make_a_host_function_allocate_what_it_names() {
 }
 
 #[test]
-fn an_async_call_is_prepared_at_once_and_its_future_borrows_nothing() {
+fn an_async_calls_future_borrows_nothing_and_keeps_its_own_arguments() {
     let tokio = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

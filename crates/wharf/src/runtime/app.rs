@@ -356,11 +356,11 @@ impl App {
     /// it can be spawned as it is. The first call of an image that runs a
     /// given program loads it (from the artifact cache, or by compiling
     /// it); a server that minds can make one call, or prepare one, on a
-    /// blocking thread first. The future is about 1.6 KiB (wasmtime's
-    /// instantiation and call futures are in it, the prepared call is
-    /// boxed); it is not boxed itself, since boxing cost more per call than
-    /// it saved, so a caller that keeps many at once may box them
-    /// (`tokio::spawn` does).
+    /// blocking thread first. The future of a module's call is about
+    /// 1.6 KiB (wasmtime's instantiation and call futures are in it, the
+    /// prepared call is boxed; a component's call is boxed whole); it is not
+    /// boxed itself, since boxing cost more per call than it saved, so a
+    /// caller that keeps many at once may box them (`tokio::spawn` does).
     ///
     /// # Errors
     ///

@@ -238,11 +238,12 @@ impl PreparedCall {
         let Program::Module(linked) = self.program() else {
             unreachable!("run_async dispatched a module")
         };
-        let (mut store, stdout, stderr) = self.module_store(stdio, stop)?;
         // The pool's slot is held until the store is gone (it holds the
-        // instance); it is waited for inside the race, where a deadline or
-        // a cancel ends the wait too.
+        // instance): declared first, it is dropped last, whether the call
+        // ends, fails or its future is dropped. It is waited for inside the
+        // race, where a deadline or a cancel ends the wait too.
         let mut slot = None;
+        let (mut store, stdout, stderr) = self.module_store(stdio, stop)?;
         let exit = {
             let guest = std::pin::pin!(async {
                 slot = self.0.app.runtime().sandbox_slot().await?;
@@ -262,8 +263,9 @@ impl PreparedCall {
         let Program::Component(pre) = self.program() else {
             unreachable!("run_async dispatched a component")
         };
-        let (mut store, stdout, stderr) = self.component_store(stdio, stop)?;
+        // As for a module: the slot outlives the store.
         let mut slot = None;
+        let (mut store, stdout, stderr) = self.component_store(stdio, stop)?;
         let exit = {
             let guest = std::pin::pin!(async {
                 slot = self.0.app.runtime().sandbox_slot().await?;

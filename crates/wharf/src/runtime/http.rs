@@ -131,7 +131,10 @@ impl PreparedCall {
         let task = tokio::spawn(async move {
             let this = self;
             let limits = this.0.limits;
+            // The pool's slot outlives the store, which holds the instance:
+            // declared first, it is dropped last, however the task ends.
             let mut slot = None;
+            let mut store = store;
             let exit = {
                 let guest = std::pin::pin!(async {
                     slot = this.0.app.runtime().sandbox_slot().await?;
