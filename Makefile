@@ -117,9 +117,11 @@ fuzz:
 bench:
 	$(PYTHON) bench/run.py
 
+# Formatting, clippy's warnings, and rustdoc's on the library's docs.
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --release --locked --workspace --all-targets --features "$(FEATURES) wharf-cli/toolchain-tests" -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --release --locked --no-deps -p wharf
 
 fmt:
 	$(CARGO) fmt --all

@@ -117,7 +117,7 @@ pub fn save_reporting(
 /// The archive would have gone to a terminal: refused, as `docker save`
 /// refuses, since an archive is binary. Callers that write to their own
 /// standard output check for a terminal themselves
-/// ([`std::io::IsTerminal`]) before calling [`write`].
+/// ([`std::io::IsTerminal`]) before calling [`write()`].
 #[derive(Debug, thiserror::Error)]
 #[error("{} is a terminal: an archive is binary; write it to a file or a pipe", .0.display())]
 pub struct ToTerminal(pub std::path::PathBuf);

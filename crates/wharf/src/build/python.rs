@@ -6,7 +6,7 @@
 //! Only pure-Python wheels are taken (`--only-binary=:all: --platform
 //! any`): native extensions cannot run in a WebAssembly sandbox. A
 //! requirement that cannot be met is an error that names it, its line and
-//! why (see [`super::pip`]). The base image says which Python it carries and
+//! why (see `build::pip`). The base image says which Python it carries and
 //! where its site-packages are, in two labels, and which distributions it
 //! has already in a third (see [`super::provided`]).
 //!

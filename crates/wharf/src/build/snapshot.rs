@@ -1,7 +1,7 @@
 //! `[snapshot]`: an image whose program is pre-initialised at build time.
 //!
 //! The build stores the image as it would without the snapshot (pinned,
-//! untagged), hands it to a [`BuildRuntime`](super::BuildRuntime) (the runtime), which runs the
+//! untagged), hands it to a [`BuildRuntime`] (the runtime), which runs the
 //! program up to the preload and writes its state out as a new module, and
 //! adds that module as one more layer, over the one it was taken from. The
 //! image config records it (label `dev.wharf.snapshot`), so that a run knows

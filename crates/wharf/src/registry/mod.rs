@@ -153,7 +153,7 @@ pub enum LoginError {
         "login to {registry} failed: unauthorized; check the user name and the password or token"
     )]
     Unauthorized {
-        /// The registry (host[:port]).
+        /// The registry (`host[:port]`).
         registry: String,
     },
     /// The registry, or the token service it names, could not be reached.
@@ -162,7 +162,7 @@ pub enum LoginError {
          only for localhost or with --insecure)"
     )]
     Unreachable {
-        /// The registry (host[:port]).
+        /// The registry (`host[:port]`).
         registry: String,
         /// What failed, as the connection reported it.
         reason: String,
@@ -170,7 +170,7 @@ pub enum LoginError {
     /// The registry answered something a registry would not.
     #[error("login to {registry} failed: {reason}")]
     Failed {
-        /// The registry (host[:port]).
+        /// The registry (`host[:port]`).
         registry: String,
         /// What it answered.
         reason: String,
@@ -212,7 +212,7 @@ impl Registry {
         Self::plain_http_for_registry(&registry_of(reference))
     }
 
-    /// `registry` (host[:port]) when it may use plain HTTP, as a loopback
+    /// `registry` (`host[:port]`) when it may use plain HTTP, as a loopback
     /// one: `localhost`, `127.0.0.1` or `[::1]`.
     pub fn plain_http_for_registry(registry: &str) -> Vec<String> {
         let host = registry.rsplit_once(':').map_or(registry, |(h, _)| h);
@@ -223,7 +223,7 @@ impl Registry {
         }
     }
 
-    /// Checks `credentials` against `registry` (host[:port]) before they
+    /// Checks `credentials` against `registry` (`host[:port]`) before they
     /// are saved, as `docker login` does: `GET /v2/`, and when the registry
     /// answers 401 with a challenge, the same request again through it. A
     /// `Basic` challenge gets the user name and password; a `Bearer` one
