@@ -22,7 +22,7 @@ use tempfile::NamedTempFile;
 use crate::digest::{self, HashingWriter};
 use crate::image::{self, Image};
 use crate::reference::ImageRef;
-use crate::store::Store;
+use crate::store::{LockKind, Store};
 
 /// The annotation containerd and Docker use for an image's full name.
 pub const ANNOTATION_CONTAINERD_NAME: &str = "io.containerd.image.name";
@@ -193,7 +193,10 @@ fn final_target(path: &Path) -> Result<std::path::PathBuf> {
 
 /// Writes `images` (with the names to record) as an OCI archive into
 /// `out`, a stream: what `save` writes into a file, for a pipe or a
-/// socket. What was written before an error stays written.
+/// socket. What was written before an error stays written. The blobs are
+/// opened first, under the store's shared lock: a build, removal or prune
+/// that runs while the archive is written does not spoil it, nor waits
+/// for it.
 ///
 /// # Errors
 ///
@@ -229,6 +232,25 @@ pub fn write(store: &Store, images: &[(Image, Option<ImageRef>)], out: impl Writ
         .manifests(manifests)
         .build()?;
 
+    // Every blob is opened before anything is written, under the store's
+    // shared lock, which a build, a removal or a prune takes exclusively to
+    // change the store: one of them running while the archive is written
+    // may take a blob's name away, but not what an open file reads, so the
+    // archive comes out whole, and the lock is not held while it is
+    // written (a large archive through a slow pipe would hold up builds).
+    let opened = {
+        let _shared = store.lock(LockKind::Shared)?;
+        blobs
+            .iter()
+            .map(|hex| {
+                let path = store.root().join("blobs/sha256").join(hex);
+                File::open(&path)
+                    .map(|file| (hex, file))
+                    .with_context(|| format!("blob sha256:{hex} is missing from the store"))
+            })
+            .collect::<Result<Vec<_>>>()?
+    };
+
     append_bytes(&mut tar, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
     // Through a `Value`, whose maps are sorted: the same images give the
     // same archive, byte for byte (annotations are a `HashMap`).
@@ -236,10 +258,7 @@ pub fn write(store: &Store, images: &[(Image, Option<ImageRef>)], out: impl Writ
     append_bytes(&mut tar, "index.json", &index)?;
     append_dir(&mut tar, "blobs/")?;
     append_dir(&mut tar, "blobs/sha256/")?;
-    for hex in &blobs {
-        let path = store.root().join("blobs/sha256").join(hex);
-        let file = File::open(&path)
-            .with_context(|| format!("blob sha256:{hex} is missing from the store"))?;
+    for (hex, file) in opened {
         // The real length: a descriptor's size is only what an image says.
         let mut header = header(tar::EntryType::Regular, 0o644);
         header.set_size(file.metadata()?.len());
@@ -593,6 +612,44 @@ pub(crate) mod tests {
             estimate < written && written - estimate < 64 * 1024,
             "{estimate} {written}"
         );
+    }
+
+    #[test]
+    fn blobs_removed_while_the_archive_is_written_are_written_whole() {
+        let (_home, store, image) = store_with_image();
+        let mut expected = Vec::new();
+        write(&store, &[(image.clone(), None)], &mut expected).unwrap();
+        /// A writer that, at its first write, removes every blob of the
+        /// store, as another process's prune could while a save runs.
+        struct Pruning<'a> {
+            store: &'a Store,
+            out: Vec<u8>,
+            pruned: bool,
+        }
+        impl Write for Pruning<'_> {
+            fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+                if !self.pruned {
+                    for blob in std::fs::read_dir(self.store.root().join("blobs/sha256"))? {
+                        std::fs::remove_file(blob?.path())?;
+                    }
+                    self.pruned = true;
+                }
+                self.out.extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut pruning = Pruning {
+            store: &store,
+            out: Vec::new(),
+            pruned: false,
+        };
+        write(&store, &[(image.clone(), None)], &mut pruning).unwrap();
+        assert!(pruning.pruned);
+        assert!(pruning.out == expected, "the archive differs");
+        assert!(!store.has_blob(&image.id), "the blobs were not removed");
     }
 
     #[test]
